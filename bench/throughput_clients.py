@@ -1,0 +1,136 @@
+"""The clients of bench/throughput.py: one process of python-socketio clients.
+
+    python bench/throughput_clients.py --url URL --clients C --expected N [--token T] [--timeout S]
+
+Connects C clients over the websocket transport (as a serverpush page with
+``auth={'token': T, 'cursor': None}`` when ``--token`` is given, and waits for
+their ``serverpush_ready``), then talks JSON lines on stdin/stdout:
+
+- prints ``{"ready": true}`` once every client is connected;
+- on a line on stdin ("go"), waits until every client has received N
+  ``serverpush`` events (or ``--timeout`` seconds) and prints
+  ``{"counts", "last", "latencies_ms"}``: events per client, the time.time() at
+  which the last client got its last event (null if one never did), and each
+  event's receive time minus the creation time stamped in its ``data.title``
+  (end of stdin instead of "go": exits);
+- on the next line or end of stdin, disconnects and exits.
+
+It runs apart from the producer so the clients' threads do not hold up the
+producer's GIL (a Django save waits for the GIL after every SQLite call).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import engineio
+import socketio
+
+
+class _InlineEngineIO(engineio.Client):
+    """Dispatches each message in the read loop instead of a new thread per message.
+
+    Stock python-socketio clients start an OS thread for every event they receive;
+    with thousands of events per second that, not the server, is what a benchmark
+    would measure. The wire protocol and the decoding are unchanged.
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InlineClient(socketio.Client):
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InlineEngineIO
+
+
+class Audience:
+    """``clients`` python-socketio clients counting the ``serverpush`` events they get."""
+
+    def __init__(self, clients: int, expected: int) -> None:
+        self.expected = expected
+        self.counts = [0] * clients
+        self.last = [0.0] * clients
+        self.latencies: list[float] = []
+        self.ready = 0
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.sockets = [self._client(i) for i in range(clients)]
+
+    def _client(self, i: int) -> socketio.Client:
+        client = InlineClient(reconnection=False)
+        client.on("serverpush", lambda data: self._received(i, data))
+        client.on("serverpush_ready", lambda data: self._ready())
+        return client
+
+    def _ready(self) -> None:
+        with self.lock:
+            self.ready += 1
+
+    def _received(self, i: int, data: dict[str, Any]) -> None:
+        now = time.time()
+        with self.lock:
+            self.latencies.append(now - float(data["data"]["title"]))
+            self.counts[i] += 1
+            if self.counts[i] == self.expected:
+                self.last[i] = now
+                if all(self.last):
+                    self.done.set()
+
+    def connect(self, url: str, auth: dict[str, Any] | None, wait_ready: bool) -> None:
+        def connect_one(client: socketio.Client) -> None:
+            client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(connect_one, self.sockets))
+        deadline = time.monotonic() + 30
+        while wait_ready and self.ready < len(self.sockets):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {self.ready} of {len(self.sockets)} clients got serverpush_ready")
+            time.sleep(0.02)
+
+    def result(self) -> dict[str, Any]:
+        with self.lock:
+            return {"counts": list(self.counts), "last": max(self.last) if self.done.is_set() else None,
+                    "latencies_ms": [round(1000 * s, 2) for s in self.latencies]}
+
+    def close(self) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda client: client.disconnect(), self.sockets))
+
+
+def say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--clients", type=int, required=True)
+    parser.add_argument("--expected", type=int, required=True)
+    parser.add_argument("--token", default=None, help="connect as a serverpush page with this token")
+    parser.add_argument("--timeout", type=float, default=60)
+    options = parser.parse_args()
+    audience = Audience(options.clients, options.expected)
+    try:
+        auth = {"token": options.token, "cursor": None} if options.token else None
+        audience.connect(options.url, auth, wait_ready=auth is not None)
+        say({"ready": True})
+        if not sys.stdin.readline():  # the bench gave up before starting
+            return
+        audience.done.wait(options.timeout)
+        say(audience.result())
+        sys.stdin.readline()
+    finally:
+        audience.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""``./manage.py rundemo``: migrate, start the push server, serve the demo."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the serverpush demo: Django on --port and the push server beside it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000, help="port of the Django server (default 8000)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", verbosity=0, interactive=False)
+        # runserver only unwinds on Ctrl-C; without this, SIGTERM (a supervisor, a
+        # test harness, `kill`) would end this process and orphan the push server.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        push = subprocess.Popen([sys.executable, os.path.abspath(sys.argv[0]), "runserverpush"], env=os.environ.copy())
+        try:
+            url = f"http://localhost:{options['port']}/"
+            self.stdout.write(self.style.SUCCESS(f"serverpush demo: open {url} in two browser tabs (push server on port {settings.SERVERPUSH_PORT})"))
+            self.stdout.flush()
+            call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+        finally:
+            _stop(push)
+
+
+def _exit_on_signal(signum: int, frame: Any) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class Counter(models.Model):
+    """The original demo's counter: page views plus button clicks."""
+
+    value = models.IntegerField(default=0)
+
+
+class Item(models.Model):
+    text = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "pk"]

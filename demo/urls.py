@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import feature_views, views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("increment/", views.increment, name="increment"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("rename/", views.rename, name="rename"),
+    path("hello/", views.hello, name="hello"),
+    path("hello/fields/", views.hello_fields, name="hello_fields"),
+    path("hello/custom/", views.hello_custom, name="hello_custom"),
+    path("items/", views.items, name="items"),
+    path("messages/", feature_views.messages, name="messages"),
+    path("messages/broadcast/", feature_views.broadcast, name="broadcast"),
+    path("messages/send/", feature_views.send_to_user, name="send_to_user"),
+    path("watch/", feature_views.watch, name="watch"),
+    path("handlers/", feature_views.handlers, name="handlers"),
+]

@@ -1,0 +1,133 @@
+"""System checks for configuration mistakes, each with a stable id and a hint."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
+
+from serverpush import conf
+from serverpush.log import REDIS_SCHEMES
+from serverpush.log.notifier import is_loopback
+
+CONTEXT_PROCESSOR = "serverpush.client.context_processor"
+MIDDLEWARE = "serverpush.middleware.ServerPushMiddleware"
+REQUEST_PROCESSOR = "django.template.context_processors.request"
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    for check in (_templates, _globals, _notifier, _tokenizer, _origins, _async_mode, _log, _ports, _handlers):
+        problems.extend(check())
+    return problems
+
+
+def _templates() -> list[Any]:
+    processors = [p for t in settings.TEMPLATES for p in t.get("OPTIONS", {}).get("context_processors", [])]
+    problems = []
+    if CONTEXT_PROCESSOR not in processors:
+        problems.append(Warning(
+            "serverpush's context processor is not installed: templates get no generated_timestamp or page token.",
+            hint=f"Add {CONTEXT_PROCESSOR!r} to TEMPLATES[0]['OPTIONS']['context_processors'].",
+            id="serverpush.W001",
+        ))
+    if REQUEST_PROCESSOR not in processors:
+        problems.append(Warning(
+            "{% serverpush_script %} needs the request in the template context.",
+            hint=f"Add {REQUEST_PROCESSOR!r} to TEMPLATES[0]['OPTIONS']['context_processors'].",
+            id="serverpush.W003",
+        ))
+    return problems
+
+
+def _globals() -> list[Any]:
+    problems = []
+    hint = "Use the dotted path of a function f(request) that returns a list of specs."
+    for path in conf.get("SERVERPUSH_GLOBALS"):
+        try:
+            func = import_string(path)
+        except ImportError as exc:
+            problems.append(Error(f"SERVERPUSH_GLOBALS names {path!r}, which cannot be imported: {exc}", hint=hint, id="serverpush.E001"))
+            continue
+        if not callable(func):
+            problems.append(Error(f"SERVERPUSH_GLOBALS names {path!r}, which is not callable.", hint=hint, id="serverpush.E002"))
+    return problems
+
+
+def _notifier() -> list[Any]:
+    host = conf.get("SERVERPUSH_NOTIFIER_HOST")
+    if is_loopback(host) or conf.get("SERVERPUSH_NOTIFIER_SECRET"):
+        return []
+    return [Error(
+        f"SERVERPUSH_NOTIFIER_HOST = {host!r} is not a loopback address and SERVERPUSH_NOTIFIER_SECRET is not set: anyone who reaches the port could push to every page.",
+        hint="Set SERVERPUSH_NOTIFIER_SECRET to a long random string (the same in every Django process and push server), or keep the notifier on 127.0.0.1.",
+        id="serverpush.E003",
+    )]
+
+
+def _tokenizer() -> list[Any]:
+    path = conf.get("SERVERPUSH_TOKENIZER")
+    try:
+        tokenizer = import_string(path)
+    except ImportError as exc:
+        return [Error(f"SERVERPUSH_TOKENIZER = {path!r} cannot be imported: {exc}", hint="Use the dotted path of a class with dumps(payload) and loads(token, max_age).", id="serverpush.E004")]
+    if not all(callable(getattr(tokenizer, name, None)) for name in ("dumps", "loads")):
+        return [Error(f"SERVERPUSH_TOKENIZER = {path!r} lacks dumps() or loads().", hint="A tokenizer class has dumps(payload) -> str and loads(token, max_age) -> dict, raising serverpush.tokens.TokenError.", id="serverpush.E004")]
+    return []
+
+
+def _origins() -> list[Any]:
+    if "*" in (conf.get("SERVERPUSH_ALLOWED_ORIGINS") or ()):
+        return [Warning(
+            "SERVERPUSH_ALLOWED_ORIGINS allows every origin: any site can open connections to the push server with your users' cookies.",
+            hint="List the origins your pages are served from, or leave the setting None to follow ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS.",
+            id="serverpush.W002",
+        )]
+    return []
+
+
+def _async_mode() -> list[Any]:
+    mode = conf.get("SERVERPUSH_ASYNC_MODE")
+    if mode in ASYNC_MODES:
+        return []
+    return [Error(f"SERVERPUSH_ASYNC_MODE = {mode!r} is not supported.", hint=f"Use one of {', '.join(ASYNC_MODES)}.", id="serverpush.E005")]
+
+
+def _log() -> list[Any]:
+    url = conf.get("SERVERPUSH_LOG")
+    if url == "memory":
+        return []
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
+        return [Error(f"SERVERPUSH_LOG = {url!r} is not a known log.", hint="Use 'memory' (the default) or a Redis URL such as 'redis://127.0.0.1:6379/0'.", id="serverpush.E006")]
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return [Error("SERVERPUSH_LOG names Redis but the 'redis' package is not installed.", hint="pip install 'redis>=5'.", id="serverpush.E007")]
+    if MIDDLEWARE not in settings.MIDDLEWARE:
+        return [Warning(
+            "SERVERPUSH_LOG is Redis but serverpush's middleware is not installed: page cursors are derived from the clock, not read from the log.",
+            hint=f"Add {MIDDLEWARE!r} to MIDDLEWARE: one Redis round trip per live page gives it an exact log position (docs/redis.md).",
+            id="serverpush.W004",
+        )]
+    return []
+
+
+def _ports() -> list[Any]:
+    if conf.get("SERVERPUSH_PORT") != conf.get("SERVERPUSH_NOTIFIER_PORT"):
+        return []
+    return [Error("SERVERPUSH_PORT and SERVERPUSH_NOTIFIER_PORT are the same port.", hint="Give the notifier its own port (8014 by default).", id="serverpush.E008")]
+
+
+def _handlers() -> list[Any]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from serverpush.handlers import handler_classes
+
+    try:
+        handler_classes()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="SERVERPUSH_HANDLERS maps a namespace to the dotted path of a serverpush.handlers.WebSocketHandler subclass, e.g. {'default': 'myproject.ws_handlers.RandomCounter'}.", id="serverpush.E020")]
+    return []

@@ -1,0 +1,105 @@
+"""Every setting serverpush reads, with its default, in one place.
+
+Read settings through :func:`get`; the cache is cleared when Django's
+``setting_changed`` fires, so ``override_settings`` works in tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # Port and bind address of the push server (``runserverpush``).
+    "SERVERPUSH_PORT": 8013,
+    "SERVERPUSH_HOST": "127.0.0.1",
+    # Where Django processes send changes to the push server (embedded log).
+    "SERVERPUSH_NOTIFIER_PORT": 8014,
+    "SERVERPUSH_NOTIFIER_HOST": "127.0.0.1",
+    # Dotted paths of ``f(request)`` whose specs go on every page.
+    "SERVERPUSH_GLOBALS": (),
+    # The push server's URL as the browser sees it; None: the page's host on SERVERPUSH_PORT.
+    "SERVERPUSH_URL": None,
+    # ``eventlet`` (default), ``gevent`` or ``threading``.
+    "SERVERPUSH_ASYNC_MODE": "eventlet",
+    # Seconds a page token stays valid for (re)connecting.
+    "SERVERPUSH_TOKEN_MAX_AGE": 24 * 3600,
+    "SERVERPUSH_TOKEN_SALT": "serverpush.token",
+    # The log of changes: "memory" (embedded, the default) or a Redis URL such as
+    # "redis://127.0.0.1:6379/0" (also rediss://, unix://); see docs/redis.md.
+    "SERVERPUSH_LOG": "memory",
+    # How many entries the embedded log keeps for replay.
+    "SERVERPUSH_MEMORY_LOG_SIZE": 10_000,
+    # Redis log: the stream's key; its epoch and last id live in "<key>:meta".
+    "SERVERPUSH_REDIS_STREAM": "serverpush:log",
+    # Redis log: entries kept for replay (about: Redis trims whole nodes), and their
+    # maximum age in seconds (0: no age limit). A page away for longer resyncs.
+    "SERVERPUSH_REDIS_MAXLEN": 10_000,
+    "SERVERPUSH_REDIS_MAX_AGE": 3600,
+    # Redis log: seconds a Django process waits for Redis (connecting, then each
+    # reply) before giving up. A request never waits longer than this once: after a
+    # failure, Redis is skipped for a second (see docs/redis.md, "When Redis is down").
+    "SERVERPUSH_REDIS_TIMEOUT": 0.25,
+    # Models whose changes are published: None for all but SERVERPUSH_EXCLUDE_MODELS.
+    "SERVERPUSH_MODELS": None,
+    "SERVERPUSH_EXCLUDE_MODELS": (
+        "admin.logentry",
+        "auth.permission",
+        "contenttypes.contenttype",
+        "sessions.session",
+        "migrations.migration",
+    ),
+    # Direct messages (serverpush.notify_all / notify / send) reach pages that are
+    # live anyway (update functions, {% serverpush_watch %}, {% serverpush_token %}).
+    # True: every page with the context processor connects, to receive them.
+    "SERVERPUSH_MESSAGES": False,
+    # Client-to-server handlers (django-ws): namespace -> dotted path of a
+    # serverpush.handlers.WebSocketHandler subclass, e.g. {"default": "app.ws.Echo"}.
+    "SERVERPUSH_HANDLERS": {},
+    # "app_label.model.field" paths never put in the log; None: the user model's password.
+    "SERVERPUSH_PRIVATE_FIELDS": None,
+    # Browser origins the push server accepts; None: ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS.
+    "SERVERPUSH_ALLOWED_ORIGINS": None,
+    # Per-connection limits: subscriptions a page may hold, bytes of one client
+    # message (the connect payload included), client events per second.
+    "SERVERPUSH_MAX_SUBSCRIPTIONS": 200,
+    "SERVERPUSH_MAX_MESSAGE_BYTES": 64 * 1024,
+    "SERVERPUSH_CLIENT_EVENTS_PER_SECOND": 10,
+    # Serializers running at once; a slow one holds up its own audience only.
+    "SERVERPUSH_SERIALIZER_WORKERS": 16,
+    # Dotted path of the class that signs and reads page tokens.
+    "SERVERPUSH_TOKENIZER": "serverpush.tokens.SignedTokenizer",
+    # Shared secret authenticating notifier messages; required off loopback.
+    "SERVERPUSH_NOTIFIER_SECRET": None,
+}
+
+
+@cache
+def get(name: str) -> Any:
+    """Return the setting ``name``, or its serverpush default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"{name!r} is not a serverpush setting; known: {', '.join(DEFAULTS)}")
+    return getattr(settings, name, DEFAULTS[name])
+
+
+T = TypeVar("T")
+_derived: list[Any] = []
+
+
+def derived(func: Callable[[], T]) -> Callable[[], T]:
+    """Cache a value computed from settings (read on hot paths), cleared with them."""
+    cached = cache(func)
+    _derived.append(cached)
+    return cached
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("SERVERPUSH_"):
+        get.cache_clear()
+    for cached in _derived:  # they may read Django's own settings too (AUTH_USER_MODEL)
+        cached.cache_clear()

@@ -1,0 +1,111 @@
+"""The log entry: one committed change, as it travels from Django to the push server.
+
+An entry is plain JSON: ``{"model", "pk", "op", "fields", "ts"}`` where ``fields``
+is a snapshot of the object's concrete fields, so the push server can match and
+serialize a change (a delete too) without reading the object back.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from serverpush import conf
+
+CHANGE_OPS = ("create", "update", "delete")
+# ``message``: a direct message (serverpush.messages), model "" and fields {name, data, to}.
+MESSAGE = "message"
+# ``revoke``: a session or user lost access (serverpush.revocation); never sent to pages.
+OPS = (*CHANGE_OPS, MESSAGE, "revoke")
+_JSON_NATIVE = (str, int, float, bool, type(None), dict, list)
+
+
+@dataclass
+class Entry:
+    model: str
+    pk: Any
+    op: str
+    fields: dict[str, Any]
+    ts: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    position: str | None = None
+
+    @classmethod
+    def of(cls, obj: models.Model, op: str) -> Entry:
+        """Snapshot ``obj`` as a change of kind ``op``."""
+        return cls(model=obj._meta.label_lower, pk=_json_value(obj._meta.pk, obj), op=op, fields=snapshot(obj))
+
+    def instance(self) -> models.Model:
+        """The object as it was when the change was committed, rebuilt from the snapshot."""
+        return rebuild(apps.get_model(self.model), self.pk, self.fields)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["position"]
+        return data
+
+
+def snapshot(obj: models.Model) -> dict[str, Any]:
+    """The object's concrete fields as JSON-ready values, keyed by attribute name.
+
+    Fields named in ``SERVERPUSH_PRIVATE_FIELDS`` (the password hash, by default)
+    never enter the log.
+    """
+    private = private_fields()
+    label = obj._meta.label_lower
+    return {f.attname: _json_value(f, obj) for f in obj._meta.concrete_fields if not f.primary_key and f"{label}.{f.name}" not in private}
+
+
+@conf.derived
+def private_fields() -> frozenset[str]:
+    configured = conf.get("SERVERPUSH_PRIVATE_FIELDS")
+    if configured is None:
+        return frozenset({f"{settings.AUTH_USER_MODEL.lower()}.password"})
+    return frozenset(path.lower() for path in configured)
+
+
+def rebuild(model: type[models.Model], pk: Any, fields: dict[str, Any]) -> models.Model:
+    values = [
+        f.to_python(pk) if f.primary_key else f.to_python(fields[f.attname]) if f.attname in fields else f.get_default()
+        for f in model._meta.concrete_fields
+    ]
+    obj = model(*values)  # positional: the fast path of Model.__init__, as from_db uses
+    obj._state.adding = False
+    obj._state.db = "default"
+    return obj
+
+
+def _json_value(f: models.Field, obj: models.Model) -> Any:
+    value = f.value_from_object(obj)
+    if isinstance(value, _JSON_NATIVE):
+        return value
+    return f.value_to_string(obj)
+
+
+def encode(entries: list[Entry]) -> bytes:
+    return json.dumps([e.to_json() for e in entries], cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def decode(payload: bytes | str) -> list[Entry]:
+    """Parse a batch of entries, raising ``ValueError`` with the reason if it is malformed."""
+    items = json.loads(payload)
+    if not isinstance(items, list):
+        raise ValueError(f"expected a JSON list of entries, got {type(items).__name__}")
+    return [_entry(item) for item in items]
+
+
+def _entry(item: Any) -> Entry:
+    if not isinstance(item, dict):
+        raise ValueError(f"expected an entry object, got {item!r:.80}")
+    try:
+        entry = Entry(model=item["model"], pk=item["pk"], op=item["op"], fields=item["fields"], ts=item["ts"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"entry {item!r:.80} lacks key {exc}") from None
+    if entry.op not in OPS or not isinstance(entry.fields, dict) or not isinstance(entry.model, str):
+        raise ValueError(f"malformed entry {item!r:.80}")
+    return entry

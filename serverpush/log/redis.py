@@ -1,0 +1,112 @@
+"""The Redis log: a Redis Stream every Django process appends to and every push server tails.
+
+Selected with ``SERVERPUSH_LOG = "redis://host:6379/0"``. Django processes write
+to Redis directly: :meth:`RedisLog.append` writes a transaction's changes in one
+round trip, and :meth:`RedisLog.position` (called by the middleware before a view
+runs) reads the page cursor ``<epoch>:<stream id>`` in one. Both give up after
+``SERVERPUSH_REDIS_TIMEOUT``; what happens then is in :mod:`serverpush.log.outage`.
+Push servers follow the stream with a :class:`~serverpush.log.tail.Tail`; as many
+as you like can follow the same stream, which is how serverpush scales out.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from serverpush import conf
+from serverpush.entries import Entry, encode
+from serverpush.log.base import Deliver, Log
+from serverpush.log.outage import Breaker, Losses, marker
+from serverpush.log.stream import Stream, connect
+from serverpush.log.tail import Tail
+
+logger = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RedisLog(Log):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.key = conf.get("SERVERPUSH_REDIS_STREAM")
+        self.maxlen = conf.get("SERVERPUSH_REDIS_MAXLEN")
+        self.max_age_ms = int(conf.get("SERVERPUSH_REDIS_MAX_AGE") * 1000)
+        timeout = conf.get("SERVERPUSH_REDIS_TIMEOUT")
+        self._stream = Stream(connect(url, timeout, timeout), self.key)
+        self._breaker = Breaker()
+        self._losses = Losses(report=lambda: self._write([], probe=True))
+        self._tail: Tail | None = None
+
+    # Django processes
+
+    def append(self, entries: list[Entry]) -> None:
+        self._write(entries)
+
+    def _write(self, entries: list[Entry], probe: bool = False) -> None:
+        """Write pending losses, then ``entries``; on failure they become losses too."""
+        lost, since = self._losses.take()
+        if not entries and not lost:
+            return
+        if self._breaker.is_open() and not probe:
+            self._losses.add(lost + len(entries), since or now_ms())
+            return
+        try:
+            self._stream.append([encode([e]).decode() for e in entries], marker(lost, since), self.maxlen, self._min_id())
+        except redis.RedisError as exc:
+            self._breaker.trip()
+            self._losses.add(lost + len(entries), since or now_ms())
+            logger.warning("serverpush: Redis did not take %d change(s) (%s); pages will be told to resync once it answers", lost + len(entries), exc)
+            return
+        if lost:
+            logger.warning("serverpush: Redis answers again; reported %d change(s) it missed, pages will resync", lost)
+
+    def _min_id(self) -> str:
+        return f"{now_ms() - self.max_age_ms}-0" if self.max_age_ms > 0 else "0"
+
+    def position(self) -> str:
+        """``<epoch>:<last id>``, one round trip; the time-derived cursor if Redis does not answer."""
+        started = now_ms()
+        if not self._breaker.is_open():
+            try:
+                snap = self._stream.read()
+                return f"{snap.epoch}:{snap.last}"
+            except redis.RedisError as exc:
+                self._breaker.trip()
+                logger.warning("serverpush: could not read the page cursor from Redis (%s); using a time-derived one", exc)
+        return self.cursor_at(started)
+
+    def cursor_at(self, started_ms: int) -> str:
+        """``t<ms>``: replayed from that time in the current epoch (see docs/redis.md)."""
+        return f"t{started_ms}"
+
+    # The push server
+
+    def serve(self, deliver: Deliver, async_mode: str) -> None:
+        self._server_tail().serve(deliver)
+
+    def head(self) -> str:
+        return self._server_tail().head()
+
+    def previous(self, position: str) -> str:
+        epoch, _, stream_id = position.partition(":")
+        ms, _, seq = stream_id.partition("-")
+        before = f"{ms}-{int(seq) - 1}" if int(seq) > 0 else f"{int(ms) - 1}-18446744073709551615"
+        return f"{epoch}:{before}"
+
+    def read_after(self, cursor: str) -> list[Entry]:
+        return self._server_tail().read_after(cursor)
+
+    def _server_tail(self) -> Tail:
+        if self._tail is None:
+            self._tail = Tail(self.url, self.key, self.maxlen)
+        return self._tail
+
+    def close(self) -> None:
+        self._losses.close()
+        self._stream.client.close()
+        if self._tail is not None:
+            self._tail.close()

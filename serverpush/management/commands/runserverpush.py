@@ -1,0 +1,36 @@
+"""``./manage.py runserverpush``: the push server."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from serverpush import conf
+from serverpush.runtime import ASYNC_MODES, ensure_patched, serve, with_stats
+
+
+class Command(BaseCommand):
+    help = "Run the serverpush push server (Socket.IO) that keeps pages live."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--address", default=None, help="address to bind (default: SERVERPUSH_HOST, 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=None, help="port to serve on (default: SERVERPUSH_PORT, 8013)")
+        parser.add_argument("--async-mode", choices=ASYNC_MODES, default=None, help="concurrency library (default: SERVERPUSH_ASYNC_MODE, eventlet)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        async_mode = options["async_mode"] or conf.get("SERVERPUSH_ASYNC_MODE")
+        ensure_patched(async_mode)
+        self.check(display_num_errors=False)
+        from serverpush.server import PushServer  # after patching: its locks must be green
+
+        host = options["address"] or conf.get("SERVERPUSH_HOST")
+        port = options["port"] or conf.get("SERVERPUSH_PORT")
+        if not logging.getLogger("serverpush").handlers and not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        server = PushServer(async_mode)
+        server.start()
+        self.stdout.write(f"serverpush: push server on http://{host}:{port}/ ({async_mode}); notifier on port {conf.get('SERVERPUSH_NOTIFIER_PORT')}", ending="\n")
+        self.stdout.flush()
+        serve(with_stats(server.app, server.snapshot), host, port, async_mode)

@@ -1,0 +1,83 @@
+"""Run the push server's WSGI app under eventlet, gevent or threading."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+PATCHED_ENV = "SERVERPUSH_PATCHED"
+# Run by a fresh interpreter: patch first, then the original command line.
+_BOOTSTRAP = """
+import os, runpy, sys, warnings
+mode = os.environ["SERVERPUSH_PATCHED"]
+if mode == "eventlet":
+    warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
+    import eventlet
+    eventlet.monkey_patch()
+else:
+    from gevent import monkey
+    monkey.patch_all()
+sys.argv = sys.argv[1:]
+sys.path[0] = os.environ.pop("SERVERPUSH_PATH0")
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def ensure_patched(async_mode: str) -> None:
+    """Make blocking I/O cooperative before Django creates its per-thread state.
+
+    Django's connections and translations live in thread-locals created when
+    Django is imported; green threads only get their own if the patching came
+    first. So unless this process already started patched, re-execute the same
+    command line in a fresh interpreter that patches before anything else
+    (same PID: ``exec``, not a child).
+    """
+    if async_mode == "threading" or os.environ.get(PATCHED_ENV) == async_mode:
+        return
+    os.environ[PATCHED_ENV] = async_mode
+    os.environ["SERVERPUSH_PATH0"] = sys.path[0]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv])
+
+
+def with_stats(app: Callable, snapshot: Callable[[], dict[str, Any]]) -> Callable:
+    """Serve ``GET /serverpush/stats`` (loopback clients only) beside the Socket.IO app."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable) -> Any:
+        if environ.get("PATH_INFO") == "/serverpush/stats" and environ.get("REMOTE_ADDR") in LOOPBACK:
+            body = json.dumps(snapshot()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def serve(app: Callable, host: str, port: int, async_mode: str) -> None:
+    """Serve ``app`` forever on ``host:port``."""
+    if async_mode == "eventlet":
+        import eventlet
+        import eventlet.wsgi
+
+        eventlet.wsgi.server(eventlet.listen((host, port)), app, log_output=False)
+    elif async_mode == "gevent":
+        from gevent import pywsgi
+        from geventwebsocket.handler import WebSocketHandler
+
+        pywsgi.WSGIServer((host, port), app, handler_class=WebSocketHandler, log=None).serve_forever()
+    elif async_mode == "threading":
+        from werkzeug.serving import make_server
+
+        make_server(host, port, app, threaded=True).serve_forever()
+    else:
+        raise ValueError(f"async mode {async_mode!r} is not one of {', '.join(ASYNC_MODES)}")

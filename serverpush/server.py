@@ -1,0 +1,262 @@
+"""The push server: authenticate pages, replay what they missed, stream the rest.
+
+Written against python-socketio's portable primitives only (background tasks,
+rooms, ``sleep``) so it runs under eventlet, gevent and threading alike.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import socketio
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections, connections
+from django.http import HttpRequest
+from django.utils import translation
+
+from serverpush import conf, messages, origins, registry, revocation
+from serverpush.entries import Entry
+from serverpush.fanout import Index
+from serverpush.handlers import HandlerHost
+from serverpush.limits import Budget
+from serverpush.stats import stats
+from serverpush.workers import Workers
+from serverpush.handshake import rebuild_request
+from serverpush.log import BadCursor, Gap, Log, Unavailable, get_log
+from serverpush.replay import catch_up, replay_payloads
+from serverpush.specs import Spec
+from serverpush.tokens import TokenError, identity, read_token
+from serverpush.watchers import Watchers
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 1.0
+
+
+class _Json:
+    """Payloads may hold dates, decimals and UUIDs: encode them the way Django does."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, cls=DjangoJSONEncoder, **kwargs)
+
+    loads = staticmethod(json.loads)
+
+
+RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "*"}
+
+
+class _SocketServer(socketio.Server):
+    """python-socketio's server, minus its tracebacks for malformed client frames.
+
+    A frame python-socketio cannot decode (or chokes on) is counted, logged in one
+    line, and costs the sender its connection; nobody else notices.
+    """
+
+    def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            self._malformed(eio_sid, f"{type(exc).__name__}: {exc}")
+
+    def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        # A client must not reach the connect/disconnect handlers by naming an event after them.
+        if not isinstance(data, list) or not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
+            self._malformed(eio_sid, f"event {data!r:.60} is not [name, ...args] with a name of its own")
+            return
+        super()._handle_event(eio_sid, namespace, id, data)
+
+    def _malformed(self, eio_sid: str, why: str) -> None:
+        stats["malformed_frames"] += 1
+        logger.info("serverpush: malformed frame from %s (%s); disconnecting it", eio_sid, why)
+        self.eio.disconnect(eio_sid)
+
+
+class Refused(socketio.exceptions.ConnectionRefusedError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, {"code": code, "message": message})
+
+
+class PushServer:
+    def __init__(self, async_mode: str = "eventlet", log: Log | None = None) -> None:
+        self.async_mode = async_mode
+        self.log = log or get_log()
+        self.sio = _SocketServer(
+            async_mode=async_mode,
+            cors_allowed_origins=origins.is_allowed,
+            json=_Json,
+            max_http_buffer_size=conf.get("SERVERPUSH_MAX_MESSAGE_BYTES"),
+        )
+        self.index = Index()
+        self.index.previous = self.log.previous
+        self.identities: dict[str, tuple[str | None, str | None]] = {}
+        self.budgets: dict[str, Budget] = {}
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("*", self.on_unknown_event)
+        self.watchers = Watchers(self)
+        self.handlers = HandlerHost(self)
+        self.app = socketio.WSGIApp(self.sio)
+
+    def start(self) -> None:
+        """Start the serializer workers and tail the log; call once, before serving."""
+        self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"))
+        self.sio.start_background_task(self._tail)
+
+    def _tail(self) -> None:
+        while True:
+            try:
+                self.log.serve(self.deliver, self.async_mode)
+            except Gap as gap:
+                self.resync_all(gap)
+                continue
+            except Exception:
+                logger.exception("serverpush: the log stopped delivering; retrying in %ss", RETRY_SECONDS)
+                stats["log_errors"] += 1
+            self.sio.sleep(RETRY_SECONDS)
+
+    def resync_all(self, gap: Gap) -> None:
+        """The log lost entries that live pages may not have had: every page must resync.
+
+        Under the index lock, so a page going live meanwhile either is told here
+        or meets the gap in its own replay. The connections stay open (the pages
+        close them) but get nothing more: a page may still be inside its connect
+        handler, and disconnecting it there would leave a half-made connection.
+        """
+        with self.index.lock:
+            sids = list(self.index.sids)
+            for sid in sids:
+                self.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message}, to=sid)
+                self.index.remove(sid)
+                for room in self.sio.rooms(sid):
+                    if room != sid:
+                        self.sio.leave_room(sid, room)
+        stats["refreshes"] += len(sids)
+        logger.warning("serverpush: %s; told %d page(s) to resync", gap.message, len(sids))
+
+    def deliver(self, entries: list[Entry]) -> None:
+        with self.index.lock:
+            self.index.route(entries, self._emit_room, self.workers.schedule)
+            self.watchers.route(entries)
+            self.handlers.revoke(entries)
+            for entry in entries:
+                if entry.op == revocation.REVOKE:
+                    self._revoke(entry)
+        close_old_connections()
+
+    def _revoke(self, entry: Entry) -> None:
+        for sid, (user_pk, session) in list(self.identities.items()):
+            if revocation.matches(entry, user_pk, session):
+                stats["revoked"] += 1
+                self._close(sid, "session_revoked", "this session ended (logout, password change or deactivation); reload the page")
+
+    def _close(self, sid: str, code: str, message: str) -> None:
+        """Tell the client why, then drop it; it resyncs (refresh codes) or stops."""
+        event = "serverpush_refresh" if code in REFRESH_CODES else "serverpush_error"
+        self.sio.emit(event, {"code": code, "message": message}, to=sid)
+        self.sio.disconnect(sid)
+
+    def _emit_room(self, room: str, message: dict[str, Any], skip: list[str] | None = None) -> None:
+        self.sio.emit("serverpush", message, to=room, skip_sid=skip or None)
+
+    def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        try:
+            token, cursor = _parse_auth(auth)
+            try:
+                request = rebuild_request(read_token(token), environ)
+            except TokenError as exc:
+                raise Refused(exc.code, exc.message) from None
+            with translation.override(request.LANGUAGE_CODE):
+                specs = registry.specs_for(request, request.resolver_match)
+            limit = conf.get("SERVERPUSH_MAX_SUBSCRIPTIONS")
+            if len(specs) > limit:
+                raise Refused("too_many_subscriptions", f"this page declares {len(specs)} subscriptions; SERVERPUSH_MAX_SUBSCRIPTIONS allows {limit}")
+            self.identities[sid] = identity(request)
+            self.budgets[sid] = Budget()
+            self.sio.save_session(sid, {"request": request})  # for serverpush_subscribe
+            self._go_live(sid, specs, request, cursor)
+            stats["connects"] += 1
+            return True
+        except Refused as exc:
+            stats["refused"] += 1
+            logger.info("serverpush: refused %s: %s", sid, exc.error_args)
+            raise
+        except Exception:
+            logger.exception("serverpush: connect of %s failed", sid)
+            raise Refused("server_error", "the push server could not set up this page; it logged why") from None
+        finally:
+            connections.close_all()
+
+    def _go_live(self, sid: str, specs: list[Spec], request: HttpRequest, cursor: str | None) -> None:
+        """Replay after ``cursor``, then join the rooms (under the index lock :meth:`deliver` holds)."""
+        replayed = 0
+
+        def replay(entries: list[Entry]) -> None:
+            nonlocal replayed
+            replayed += self._replay(sid, entries, specs, request)
+
+        def join(head: str) -> None:
+            for room in self.index.add(sid, specs, request) + messages.rooms_for(request):
+                self.sio.enter_room(sid, room)
+            self.sio.emit("serverpush_ready", {"cursor": head, "replayed": replayed}, to=sid)
+
+        try:
+            catch_up(self.log, self.index.lock, cursor, replay, join)
+        except Gap as gap:
+            stats["refreshes"] += 1
+            self.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message}, to=sid)
+            return
+        except BadCursor as exc:
+            raise Refused("bad_payload", str(exc)) from None
+        except Unavailable as exc:
+            raise Refused("server_error", str(exc)) from None
+
+    def _replay(self, sid: str, entries: list[Entry], specs: list[Spec], request: HttpRequest) -> int:
+        sent = 0
+        for message in replay_payloads(entries, specs, request):
+            try:
+                self.sio.emit("serverpush", message, to=sid)
+                sent += 1
+            except (TypeError, ValueError) as exc:
+                logger.error("serverpush: replayed payload for %s %s is not JSON: %s", message["model"], message["pk"], exc)
+                stats["serializer_errors"] += 1
+        stats["replayed"] += sent
+        return sent
+
+    def on_disconnect(self, sid: str, *args: Any) -> None:
+        with self.index.lock:
+            self.index.remove(sid)
+            self.watchers.remove(sid)
+            self.identities.pop(sid, None)
+            self.budgets.pop(sid, None)
+
+    def allow(self, sid: str) -> bool:
+        """Spend one client event of ``sid``'s budget; a flooding client is disconnected."""
+        budget = self.budgets.get(sid)
+        if budget is None or budget.spend():
+            return budget is not None
+        stats["flood"] += 1
+        self._close(sid, "flood", f"more than {budget.rate:g} events per second (SERVERPUSH_CLIENT_EVENTS_PER_SECOND)")
+        return False
+
+    def on_unknown_event(self, event: str, sid: str, *args: Any) -> None:
+        if self.allow(sid):
+            stats["unknown_events"] += 1
+            self.sio.emit("serverpush_error", {"code": "unknown_event", "message": f"the push server has no event {event[:64]!r}"}, to=sid)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and sizes, for ``/serverpush/stats`` and the logs."""
+        return {**stats, "connections": len(self.index.sids), "groups": len(self.index.groups)}
+
+
+REFRESH_CODES = {"session_revoked", "log_gap", "log_restarted", "token_expired", "session_mismatch"}
+
+
+def _parse_auth(auth: Any) -> tuple[str, str | None]:
+    if not isinstance(auth, dict) or not isinstance(auth.get("token"), str):
+        raise Refused("bad_payload", "connect with auth {token: <the page token>, cursor: <cursor or null>}")
+    cursor = auth.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise Refused("bad_payload", f"cursor must be a string or null, got {type(cursor).__name__}")
+    return auth["token"], cursor or None

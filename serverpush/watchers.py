@@ -1,0 +1,168 @@
+"""The push server's side of watching: ``serverpush_subscribe`` / ``serverpush_unsubscribe``.
+
+Connections watching the same thing (the same token contents) share a room;
+each change is matched once per room and sent to it as ``serverpush_watch``.
+A subscribe carries the cursor the page's knowledge of the object dates from; what
+it missed since comes back in the acknowledgement, and the connection joins the
+room with no gap between the two (the same two-phase replay as a page's connect).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from django.db import connections
+
+from serverpush import conf
+from serverpush.entries import CHANGE_OPS, Entry
+from serverpush.log import BadCursor, Gap, Unavailable
+from serverpush.replay import catch_up, compact
+from serverpush.stats import stats
+from serverpush.tokens import TokenError
+from serverpush.watch import Watch, read_watch_token
+
+if TYPE_CHECKING:
+    from serverpush.server import PushServer
+
+logger = logging.getLogger(__name__)
+
+
+class Watchers:
+    def __init__(self, server: PushServer) -> None:
+        self.server = server
+        self.sio = server.sio
+        self.watches: dict[str, Watch] = {}
+        self.members: dict[str, set[str]] = defaultdict(set)
+        self.by_sid: dict[str, set[str]] = defaultdict(set)
+        self._by_pk: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._scan: dict[str, set[str]] = defaultdict(set)
+        self.sio.on("serverpush_subscribe", self.on_subscribe)
+        self.sio.on("serverpush_unsubscribe", self.on_unsubscribe)
+
+    def on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """Verify the watch token, replay after its cursor, join; the return value is the ack."""
+        if not self.server.allow(sid):
+            return _refusal("flood", "too many events; this connection is being closed")
+        try:
+            watch, cursor = self._check(sid, data)
+            events, head = self._join(sid, watch, cursor)
+        except TokenError as exc:
+            stats["watch_refused"] += 1
+            return _refusal(exc.code, exc.message)
+        except Gap as gap:
+            return _refusal(gap.code, gap.message)
+        except BadCursor as exc:
+            return _refusal("bad_payload", str(exc))
+        except Unavailable as exc:
+            return _refusal("server_error", str(exc))
+        except Exception:
+            logger.exception("serverpush: subscribe of %s failed", sid)
+            return _refusal("server_error", "the push server could not set up this watch; it logged why")
+        finally:
+            connections.close_all()
+        stats["watches"] += 1
+        return {"ok": True, "sub": watch.room, "cursor": head, "events": events}
+
+    def _check(self, sid: str, data: Any) -> tuple[Watch, str | None]:
+        """The watch and cursor of a subscribe, if this connection may have them."""
+        token, cursor = _parse(data)
+        watch = read_watch_token(token)
+        if watch.user_pk != self.server.identities.get(sid, (None, None))[0]:
+            raise TokenError("session_mismatch", "this watch token was issued to another user; reload the page")
+        limit = conf.get("SERVERPUSH_MAX_SUBSCRIPTIONS")
+        if len(self.by_sid.get(sid, ())) >= limit:
+            raise TokenError("too_many_subscriptions", f"this page already watches {limit} things; SERVERPUSH_MAX_SUBSCRIPTIONS allows {limit}")
+        return watch, cursor
+
+    def _join(self, sid: str, watch: Watch, cursor: str | None) -> tuple[list[dict[str, Any]], str]:
+        """What the page missed since ``cursor`` (sent in the ack), then the room."""
+        events: list[dict[str, Any]] = []
+
+        def join(head: str) -> None:
+            self._add(sid, watch)
+            self.sio.enter_room(sid, watch.room)
+
+        head = catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries)), join)
+        return events, head
+
+    def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if not self.server.allow(sid):
+            return _refusal("flood", "too many events; this connection is being closed")
+        room = data.get("sub") if isinstance(data, dict) else None
+        with self.server.index.lock:
+            if room not in self.by_sid.get(sid, ()):
+                return _refusal("bad_payload", f"unsubscribe with {{sub: <the sub of a subscribe ack>}}, got {data!r:.80}")
+            self.sio.leave_room(sid, room)
+            self.by_sid[sid].discard(room)
+            self._leave(sid, room)
+        return {"ok": True}
+
+    def _add(self, sid: str, watch: Watch) -> None:
+        room = watch.room
+        if room not in self.watches:
+            self.watches[room] = watch
+            for key in self._keys(watch):
+                self._index_of(key).add(room)
+        self.members[room].add(sid)
+        self.by_sid[sid].add(room)
+
+    def _leave(self, sid: str, room: str) -> None:
+        self.members[room].discard(sid)
+        if self.members[room]:
+            return
+        del self.members[room]
+        watch = self.watches.pop(room)
+        for key in self._keys(watch):
+            self._index_of(key).discard(room)
+
+    def _keys(self, watch: Watch) -> list[Any]:
+        if watch.pks is None:
+            return [watch.label]
+        return [(watch.label, pk) for pk in watch.pks]
+
+    def _index_of(self, key: Any) -> set[str]:
+        return self._by_pk[key] if isinstance(key, tuple) else self._scan[key]
+
+    def remove(self, sid: str) -> None:
+        """Forget a disconnected connection (call with the index lock held)."""
+        for room in self.by_sid.pop(sid, ()):
+            self._leave(sid, room)
+
+    def route(self, entries: list[Entry]) -> None:
+        """Send each change to the rooms watching it (call with the index lock held)."""
+        for entry in entries:
+            if entry.op not in CHANGE_OPS:
+                continue
+            query_cache: dict[str, bool] = {}
+            rooms = self._scan.get(entry.model, set()) | self._by_pk.get((entry.model, str(entry.pk)), set())
+            for room in rooms:
+                watch = self.watches[room]
+                try:
+                    if watch.params.matches(entry, query_cache):
+                        self.sio.emit("serverpush_watch", _payload(watch, entry), to=room)
+                except Exception:
+                    logger.exception("serverpush: could not send %s %s to the watchers of %s", entry.model, entry.pk, room)
+                    stats["match_errors"] += 1
+
+
+def _replay(watch: Watch, entries: list[Entry]) -> list[dict[str, Any]]:
+    """The latest change of each watched object among ``entries``, in log order."""
+    return [{**_payload(watch, entry, replay=True), "op": op} for _, entry, op in compact(entries, [watch])]
+
+
+def _payload(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
+    return {"sub": watch.room, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": watch.data(entry), "cursor": entry.position, "replay": replay}
+
+
+def _parse(data: Any) -> tuple[Any, str | None]:
+    if not isinstance(data, dict):
+        raise TokenError("bad_payload", "subscribe with {token: <a watch token>, cursor: <cursor or null>}")
+    cursor = data.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise TokenError("bad_payload", f"cursor must be a string or null, got {type(cursor).__name__}")
+    return data.get("token"), cursor or None
+
+
+def _refusal(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "code": code, "message": message}

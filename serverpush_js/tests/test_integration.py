@@ -1,0 +1,158 @@
+"""serverpush.js against the real push server, on pages Django renders.
+
+A real ``runserverpush`` process per test (``start_push_server``), pages from
+pytest-django's ``live_server``, models saved and committed in this process.
+The page is opened at ``localhost``: the client derives the push server's URL
+from the page's host and ``data-port``, as it does in production.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.conftest import PushServer, wait_until
+from tests.testapp.models import Note
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 10_000  # ms, for every browser wait
+RECONNECT_TIMEOUT = 30_000  # ms: Socket.IO's backoff runs while the push server restarts
+
+# Runs before the page's scripts, and again after every reload.
+RECORDER = """
+sessionStorage.loads = String(Number(sessionStorage.loads || 0) + 1);
+window.seen = [];
+for (const type of ['serverpush_note', 'serverpush_ready', 'serverpush_refresh']) {
+  document.addEventListener(type, event => {
+    seen.push({type, detail: event.detail, meta: event.serverpush});
+    if (type === 'serverpush_refresh') {
+      sessionStorage.refreshes = JSON.stringify([...JSON.parse(sessionStorage.refreshes || '[]'), event.detail]);
+    }
+  });
+}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API leaves its event loop marked running in this thread; the ORM
+    calls here are still synchronous and safe, so tell Django to allow them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture
+def push(start_push_server: Callable[..., PushServer], settings: Any) -> PushServer:
+    server = start_push_server()
+    settings.SERVERPUSH_PORT = server.port  # the page's data-port
+    return server
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
+    contexts = []
+
+    def open_(path: str) -> Page:
+        context = browser.new_context()
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT)
+        context.add_init_script(RECORDER)
+        page = context.new_page()
+        page.connects = []  # the auth of every Socket.IO CONNECT packet the page sent
+        page.on("request", lambda request: page.connects.extend(_connect_auths(request)))
+        page.goto(live_server.url.replace("127.0.0.1", "localhost") + path)
+        wait_live(page)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def _connect_auths(request: Any) -> list[dict[str, Any]]:
+    """Socket.IO CONNECT packets ("40{...}") in an Engine.IO polling POST body."""
+    if request.method != "POST" or "/socket.io/" not in request.url:
+        return []
+    return [json.loads(packet[2:]) for packet in (request.post_data or "").split("\x1e") if packet.startswith("40{")]
+
+
+def wait_live(page: Page, timeout: int = TIMEOUT) -> None:
+    page.wait_for_function("window.serverpush && serverpush.state === 'live'", timeout=timeout)
+
+
+def seen(page: Page, type_: str) -> list[dict[str, Any]]:
+    return page.evaluate("type => seen.filter(e => e.type === type)", type_)
+
+
+def wait_seen(page: Page, type_: str, predicate: str = "true") -> dict[str, Any]:
+    """The first recorded ``type_`` event for which the JS expression ``predicate`` (of ``e``) holds."""
+    handle = page.wait_for_function(f"seen.find(e => e.type === {type_!r} && ({predicate}))")
+    return handle.json_value()
+
+
+def save(note: Note, title: str) -> None:
+    note.title = title
+    note.save()
+
+
+def test_the_vendored_client_goes_live_on_the_real_push_server(push, open_page):
+    note = Note.objects.create(title="first")
+    page = open_page(f"/t/note/{note.pk}/")
+    assert page.evaluate("serverpush.socket.io.uri") == f"http://localhost:{push.port}"
+    page.wait_for_function("serverpush.socket.io.engine.transport.name === 'websocket'")
+    assert push.stats()["connections"] == 1
+    [ready] = seen(page, "serverpush_ready")
+    assert page.evaluate("serverpush.cursor") == ready["detail"]["cursor"]
+
+
+def test_a_committed_save_fires_the_event_with_its_data(push, open_page):
+    note = Note.objects.create(title="before", rank=3)
+    page = open_page(f"/t/note/{note.pk}/")
+    save(note, "after")
+    event = wait_seen(page, "serverpush_note", "e.detail.title === 'after'")
+    assert event["detail"] == {"title": "after", "rank": 3}
+    cursor, entry = event["meta"].pop("cursor"), event["meta"].pop("id")
+    assert event["meta"] == {"op": "update", "model": "testapp.note", "pk": note.pk, "replay": False}
+    assert int(cursor.split(":")[1]) <= int(entry.split(":")[1])  # never past the entry itself
+    wait_until(lambda: page.evaluate("serverpush.received") >= 4)  # the page's four specs
+    assert page.evaluate("serverpush.cursor") is not None
+
+
+def test_a_reconnect_sends_the_latest_cursor_and_gets_what_it_missed(push, open_page):
+    note = Note.objects.create(title="start")
+    page = open_page(f"/t/note/{note.pk}/")
+    save(note, "live")
+    wait_seen(page, "serverpush_note", "e.detail.title === 'live'")
+    page.evaluate("serverpush.socket.disconnect()")
+    cursor = page.evaluate("serverpush.cursor")  # the last event's, whichever of the page's specs that was
+
+    page.wait_for_function("serverpush.state === 'disconnected'")
+    save(note, "while away")
+    page.evaluate("serverpush.socket.connect()")
+    missed = wait_seen(page, "serverpush_note", "e.detail.title === 'while away'")
+    wait_live(page)
+
+    assert missed["meta"]["replay"] is True
+    assert seen(page, "serverpush_ready")[-1]["detail"]["replayed"] >= 1
+    first, again = page.connects
+    assert first["cursor"].startswith("t") and again == {"token": first["token"], "cursor": cursor}
+
+
+def test_a_push_server_restart_refreshes_the_page_once(push, open_page, start_push_server):
+    note = Note.objects.create(title="epoch one")
+    page = open_page(f"/t/note/{note.pk}/")
+    with page.expect_navigation(timeout=RECONNECT_TIMEOUT):
+        push.stop()
+        start_push_server(port=push.port, notifier_port=push.notifier_port)  # same ports, new epoch
+    wait_live(page, RECONNECT_TIMEOUT)
+    assert page.evaluate("sessionStorage.loads") == "2"
+    refreshes = json.loads(page.evaluate("sessionStorage.refreshes"))
+    assert [r["code"] for r in refreshes] == ["log_restarted"]
+
+    save(note, "epoch two")  # and the reloaded page is live on the new server
+    wait_seen(page, "serverpush_note", "e.detail.title === 'epoch two'")

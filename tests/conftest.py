@@ -1,0 +1,291 @@
+"""Fixtures: real push servers on free ports, real Socket.IO clients, pages rendered by Django."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from django.test import Client
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.ports import free_port
+
+pytest_plugins = ["tests.redis_fixture"]
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.01  # how often wait_until looks again; it gives up at its timeout
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+class PushServer:
+    """A real ``manage.py runserverpush`` process on free ports."""
+
+    def __init__(self, tmp: Path, port: int | None = None, notifier_port: int | None = None, async_mode: str = "eventlet", env: dict[str, str] | None = None, settings: dict[str, Any] | None = None) -> None:
+        self.port = port or free_port()
+        self.notifier_port = notifier_port or free_port()
+        self.async_mode = async_mode
+        self.extra_env = {**(env or {}), **({"SERVERPUSH_TEST_OVERRIDES": json.dumps(settings)} if settings else {})}
+        self.log_path = tmp / f"push-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PushServer:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_PORT": str(self.port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port), **self.extra_env}
+        env.pop("SERVERPUSH_PATCHED", None)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(self.port), "--async-mode", self.async_mode], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_until(self._ready, 30, f"push server on port {self.port} (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"push server exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            self.stats()
+            return True
+        except OSError:
+            return False
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/serverpush/stats", timeout=5) as response:
+            return json.load(response)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Page:
+    """A page rendered by Django: its HTML, token, cursor and the cookies of its session."""
+
+    html: str
+    token: str
+    cursor: str
+    cookies: dict[str, str]
+
+
+def render(client: Client, path: str) -> Page:
+    response = client.get(path)
+    assert response.status_code == 200, f"GET {path} answered {response.status_code}"
+    html = response.content.decode()
+    token = re.search(r'data-token="([^"]*)"', html).group(1)
+    cursor = re.search(r'data-cursor="([^"]*)"', html).group(1)
+    return Page(html, token, cursor, {name: morsel.value for name, morsel in client.cookies.items()})
+
+
+@dataclass
+class Listener:
+    """A real python-socketio client connected as a page would be."""
+
+    client: socketio.Client = field(default_factory=lambda: socketio.Client(reconnection=False))
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    error: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("serverpush", "serverpush_ready", "serverpush_refresh"):
+            self.client.on(name, lambda data, name=name: self.events.append((name, data)))
+        self.client.on("connect_error", lambda data: setattr(self, "error", data))
+
+    def connect(self, server: PushServer, page: Page | None = None, *, token: str | None = None, cursor: str | None = "page", cookies: dict[str, str] | None = None, wait_ready: bool = True) -> Listener:
+        cookies = page.cookies if cookies is None and page else cookies or {}
+        auth = {"token": token if token is not None else page.token, "cursor": page.cursor if cursor == "page" else cursor}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+        self.client.connect(server.url, auth=auth, headers=headers, wait_timeout=10)
+        if wait_ready:
+            self.wait(lambda: self.named("serverpush_ready") or self.named("serverpush_refresh"), "serverpush_ready")
+        return self
+
+    def named(self, name: str) -> list[Any]:
+        return [data for event, data in self.events if event == name]
+
+    def updates(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [data for data in self.named("serverpush") if name is None or data["name"] == name]
+
+    def live(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Updates received after going live (replayed duplicates left out)."""
+        return [data for data in self.updates(name) if not data["replay"]]
+
+    def wait(self, predicate: Callable[[], Any], what: str = "events", timeout: float = 10.0) -> Any:
+        return wait_until(predicate, timeout, f"{what}; got {self.events!r}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture(scope="session")
+def push_server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServer]:
+    """The session's push server, on the ports tests.settings chose for this run."""
+    server = PushServer(tmp_path_factory.mktemp("push"), int(os.environ["SERVERPUSH_PORT"]), int(os.environ["SERVERPUSH_NOTIFIER_PORT"]))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_push_server(django_db_setup: None, tmp_path: Path, settings: Any) -> Iterator[Callable[..., PushServer]]:
+    """Start extra push servers (``settings={...}`` overrides theirs); this process's notifier port follows the last one."""
+    servers: list[PushServer] = []
+
+    def start(**kwargs: Any) -> PushServer:
+        server = PushServer(tmp_path, **kwargs).start()
+        servers.append(server)
+        settings.SERVERPUSH_NOTIFIER_PORT = server.notifier_port
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def listeners() -> Iterator[Callable[[], Listener]]:
+    made: list[Listener] = []
+
+    def make() -> Listener:
+        made.append(Listener())
+        return made[-1]
+
+    yield make
+    for listener in made:
+        listener.close()
+
+
+@pytest.fixture
+def browser_client() -> Client:
+    return Client(HTTP_HOST="localhost")
+
+
+@pytest.fixture
+def user_client(django_user_model: Any) -> Callable[[str], Client]:
+    def make(username: str) -> Client:
+        user, _ = django_user_model.objects.get_or_create(username=username)
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return make
+
+
+CHROMIUM = os.environ.get("SERVERPUSH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-quic"]
+
+
+def launch_chromium(playwright: Any) -> Browser:
+    """Headless Chromium; a missing one is an error, never a skip, so CI cannot pass without it."""
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(f"no Chromium at {CHROMIUM}: install it (apt-get install chromium) or set SERVERPUSH_CHROMIUM")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Module scope: while Playwright's sync API is active its event loop counts as
+    # running, and Django refuses ORM calls (SynchronousOnlyOperation) in this thread.
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+def answers(url: str) -> bool:
+    """Whether an HTTP server answers ``url`` at all (any status)."""
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class DemoServer:
+    """``manage.py rundemo`` run as a user runs it, on free ports and a throwaway database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port, self.push_port, self.notifier_port = free_port(), free_port(), free_port()
+        self.db = tmp / "demo.sqlite3"
+        self.log_path = tmp / "rundemo.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        # localhost, not 127.0.0.1: the push server is the same host on another port,
+        # so the browser sends it the (HttpOnly) session cookie.
+        return f"http://localhost:{self.port}"
+
+    @property
+    def stats_url(self) -> str:
+        return f"http://127.0.0.1:{self.push_port}/serverpush/stats"
+
+    def start(self) -> DemoServer:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings", "DEMO_DB": str(self.db), "SERVERPUSH_PORT": str(self.push_port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port)}
+        env.pop("SERVERPUSH_PATCHED", None)
+        with open(self.log_path, "ab") as log:
+            # Its own process group, so that close() can always clean up what rundemo started.
+            self.process = subprocess.Popen([sys.executable, "manage.py", "rundemo", "--port", str(self.port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._ready, 60, f"the demo on port {self.port} and its push server on {self.push_port} (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"rundemo exited with {self.process.returncode}:\n{self.log()}")
+        return answers(f"http://127.0.0.1:{self.port}/login/") and answers(self.stats_url)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM rundemo, as a supervisor would, and wait for it to exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+    def leftovers(self) -> bool:
+        """Whether anything rundemo started (its process group) is still running."""
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.stop()
+        finally:
+            if self.leftovers():
+                os.killpg(self.process.pid, signal.SIGKILL)

@@ -1,0 +1,56 @@
+"""Each system check, triggered by the mistake it describes."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from tests.settings import TEMPLATES
+
+
+def ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id.startswith("serverpush.")}
+
+
+def templates_without(processor: str) -> list[dict]:
+    options = dict(TEMPLATES[0]["OPTIONS"], context_processors=[p for p in TEMPLATES[0]["OPTIONS"]["context_processors"] if p != processor])
+    return [dict(TEMPLATES[0], OPTIONS=options)]
+
+
+def test_the_test_settings_are_clean():
+    assert ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_id"),
+    [
+        ({"TEMPLATES": templates_without("serverpush.client.context_processor")}, "serverpush.W001"),
+        ({"TEMPLATES": templates_without("django.template.context_processors.request")}, "serverpush.W003"),
+        ({"SERVERPUSH_GLOBALS": ("no.such.module.func",)}, "serverpush.E001"),
+        ({"SERVERPUSH_GLOBALS": ("tests.settings.SECRET_KEY",)}, "serverpush.E002"),
+        ({"SERVERPUSH_NOTIFIER_HOST": "0.0.0.0"}, "serverpush.E003"),
+        ({"SERVERPUSH_TOKENIZER": "no.such.Tokenizer"}, "serverpush.E004"),
+        ({"SERVERPUSH_TOKENIZER": "serverpush.tokens.PageToken"}, "serverpush.E004"),
+        ({"SERVERPUSH_ALLOWED_ORIGINS": ["*"]}, "serverpush.W002"),
+        ({"SERVERPUSH_ASYNC_MODE": "asyncio"}, "serverpush.E005"),
+        ({"SERVERPUSH_LOG": "kafka://somewhere"}, "serverpush.E006"),
+        ({"SERVERPUSH_NOTIFIER_PORT": 9000, "SERVERPUSH_PORT": 9000}, "serverpush.E008"),
+    ],
+)
+def test_each_mistake_has_its_check(overrides, check_id):
+    with override_settings(**overrides):
+        found = [m for m in run_checks() if m.id == check_id]
+    assert found and found[0].hint
+
+
+def test_a_notifier_off_loopback_with_a_secret_is_fine():
+    with override_settings(SERVERPUSH_NOTIFIER_HOST="0.0.0.0", SERVERPUSH_NOTIFIER_SECRET="s3cret"):
+        assert "serverpush.E003" not in ids()
+
+
+def test_redis_without_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)  # how Python spells "not installed"
+    with override_settings(SERVERPUSH_LOG="redis://127.0.0.1:6379/0"):
+        assert "serverpush.E007" in ids()
