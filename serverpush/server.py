@@ -136,6 +136,7 @@ class PushServer:
         logger.warning("serverpush: %s; told %d page(s) to resync", gap.message, len(sids))
 
     def deliver(self, entries: list[Entry]) -> None:
+        stats["log_entries"] += len(entries)
         with self.index.lock:
             self.index.route(entries, self._emit_room, self.workers.schedule)
             self.watchers.route(entries)

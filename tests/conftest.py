@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ class PushServer:
     def stats(self) -> dict[str, int]:
         with urllib.request.urlopen(f"{self.url}/serverpush/stats", timeout=5) as response:
             return json.load(response)
+
+    @contextmanager
+    def landing(self, count: int = 1) -> Iterator[None]:
+        """Wait, on leaving the block, until the push server has taken in ``count`` more log entries.
+
+        The embedded log's notifier hop is asynchronous: a change committed just before
+        a page connects may reach the push server after the page's replay, and then it
+        is (rightly) delivered live. A test that means to prove the replay waits for it.
+        """
+        before = self.stats().get("log_entries", 0)
+        yield
+        wait_until(lambda: self.stats().get("log_entries", 0) >= before + count, 10, f"{count} more entries in the push server's log")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

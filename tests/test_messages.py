@@ -141,14 +141,16 @@ def test_send_fires_the_named_event(push_server, listeners, user_client):
 def test_a_message_sent_while_the_page_was_away_is_replayed_once(push_server, listeners, user_client):
     alice = user_client("alice")
     page = render(alice, "/t/inbox/")
-    serverpush.notify({"mark": "while-loading"}, users=[alice.user])  # between render and connect
+    with push_server.landing():
+        serverpush.notify({"mark": "while-loading"}, users=[alice.user])  # between render and connect
     first = listeners().connect(push_server, page)
     [replayed] = marked(first, "while-loading")
     assert replayed["replay"] is True
     cursor = first.named("serverpush_ready")[0]["cursor"]
     first.close()
-    serverpush.notify({"mark": "while-away"}, users=[alice.user])
-    serverpush.notify_all({"mark": "while-away-all"})
+    with push_server.landing(2):
+        serverpush.notify({"mark": "while-away"}, users=[alice.user])
+        serverpush.notify_all({"mark": "while-away-all"})
     back = listeners().connect(push_server, page, cursor=cursor)
     assert [u["data"]["mark"] for u in back.updates() if u["replay"]] == ["while-away", "while-away-all"]
     assert marked(back, "while-loading") == []
@@ -157,9 +159,10 @@ def test_a_message_sent_while_the_page_was_away_is_replayed_once(push_server, li
 def test_replayed_messages_and_changes_keep_log_order(push_server, listeners, user_client):
     alice = user_client("alice")
     page = render(alice, "/t/my-notes/")
-    Note.objects.create(title="first", owner=alice.user)
-    serverpush.notify({"mark": "between"}, users=[alice.user])
-    Note.objects.create(title="second", owner=alice.user)
+    with push_server.landing(3):
+        Note.objects.create(title="first", owner=alice.user)
+        serverpush.notify({"mark": "between"}, users=[alice.user])
+        Note.objects.create(title="second", owner=alice.user)
     listener = listeners().connect(push_server, page)
     order = [u["data"].get("mark") or u["data"].get("title") for u in listener.updates() if u["replay"]]
     # (the replay starts a little before the page's render, so earlier tests' messages may come too)

@@ -86,7 +86,8 @@ def test_a_change_committed_between_render_and_connect_is_delivered(start_backen
     backend = start_backend()
     note = Note.objects.create(title="before")
     tab = Tab(browser_client, f"/t/note/{note.pk}/")
-    save(note, "between render and connect")
+    with backend.server.landing():
+        save(note, "between render and connect")
     tab.connect(backend.server)
     assert tab.state[("note", note.pk)]["title"] == "between render and connect"
     assert tab.updates(replay=True)
@@ -98,12 +99,13 @@ def test_fifty_changes_while_away_replay_as_one_message_per_object(start_backend
     pks = [n.pk for n in notes]
     tab = Tab(browser_client, "/t/registered/").connect(backend.server)
     tab.disconnect()
-    for n in range(47):
-        save(notes[n % 5], f"version {n}")
-    created = Note.objects.create(title="created while away")
-    save(created, "created, then changed")
-    deleted_pk = notes[0].pk
-    notes[0].delete()
+    with backend.server.landing(50):
+        for n in range(47):
+            save(notes[n % 5], f"version {n}")
+        created = Note.objects.create(title="created while away")
+        save(created, "created, then changed")
+        deleted_pk = notes[0].pk
+        notes[0].delete()
     seen = len(tab.events)
     tab.connect(backend.server)
     replayed = [data for name, data in tab.events[seen:] if name == "serverpush"]
@@ -118,8 +120,9 @@ def test_a_trimmed_log_yields_exactly_one_refresh(start_backend, browser_client)
     note = Note.objects.create(title="start")
     tab = Tab(browser_client, "/t/registered/").connect(backend.server)
     tab.disconnect()
-    for n in range(120):
-        save(note, f"version {n}")
+    with backend.server.landing(120):
+        for n in range(120):
+            save(note, f"version {n}")
     seen = len(tab.events)
     tab.connect(backend.server)
     other = witness(browser_client, backend.server)

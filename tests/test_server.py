@@ -90,8 +90,9 @@ def test_deletes_reach_the_pages_that_showed_the_object(push_server, listeners, 
 def test_a_change_committed_between_render_and_connect_is_replayed(push_server, listeners, browser_client):
     note = Note.objects.create(title="before")
     page = render(browser_client, f"/t/note/{note.pk}/")
-    note.title = "while the page was loading"
-    note.save()
+    with push_server.landing():
+        note.title = "while the page was loading"
+        note.save()
     listener = listeners().connect(push_server, page)
     update = listener.updates("note")[-1]
     assert update["replay"] is True and update["data"]["title"] == "while the page was loading"

@@ -190,11 +190,12 @@ def test_unsubscribe_stops_one_page_and_not_the_others_watching_the_same(watcher
     assert again["ok"] is False and again["code"] == "bad_payload"
 
 
-def test_what_changed_between_render_and_subscribe_comes_in_the_ack(watcher, browser_client):
+def test_what_changed_between_render_and_subscribe_comes_in_the_ack(watcher, push_server, browser_client):
     note = Note.objects.create(title="before")
     w = watcher(browser_client, f"/t/watch/note/?pk={note.pk}")
-    rename(note, "while the page was loading")
-    rename(note, "twice")
+    with push_server.landing(2):
+        rename(note, "while the page was loading")
+        rename(note, "twice")
     ack = w.subscribe(cursor=w.page.cursor)
     # (compacted to the latest state; a "create" if the replay, which starts a little
     # before the render, also covers the note's creation)

@@ -132,7 +132,8 @@ def test_a_reconnect_sends_the_latest_cursor_and_gets_what_it_missed(push, open_
     cursor = page.evaluate("serverpush.cursor")  # the last event's, whichever of the page's specs that was
 
     page.wait_for_function("serverpush.state === 'disconnected'")
-    save(note, "while away")
+    with push.landing():
+        save(note, "while away")
     page.evaluate("serverpush.socket.connect()")
     missed = wait_seen(page, "serverpush_note", "e.detail.title === 'while away'")
     wait_live(page)
