@@ -183,6 +183,17 @@ def start_push_server(django_db_setup: None, tmp_path: Path, settings: Any) -> I
 
 
 @pytest.fixture
+def memory_log(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin a test to the embedded log even when the suite runs on Redis (``SERVERPUSH_TEST_LOG``).
+
+    For tests of what only the embedded log has: the notifier, ``t<ms>`` cursors, a
+    push-server restart that loses the ring. Push servers the test starts inherit it.
+    """
+    settings.SERVERPUSH_LOG = "memory"
+    monkeypatch.setenv("SERVERPUSH_TEST_LOG", "memory")
+
+
+@pytest.fixture
 def listeners() -> Iterator[Callable[[], Listener]]:
     made: list[Listener] = []
 

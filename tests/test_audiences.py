@@ -99,7 +99,7 @@ def test_anonymous_pages_connect_without_a_session(push_server, listeners, brows
     tab.wait(lambda: tab.live("note"))
 
 
-def test_a_restarted_push_server_tells_pages_to_resync(start_push_server, listeners, browser_client):
+def test_a_restarted_push_server_tells_pages_to_resync(memory_log, start_push_server, listeners, browser_client):
     server = start_push_server()
     note = Note.objects.create(title="x")
     tab = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"))

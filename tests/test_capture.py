@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def notifier(settings):
+def notifier(memory_log, settings):
     """A real PULL socket where the push server's notifier would be."""
     port = free_port()
     settings.SERVERPUSH_NOTIFIER_PORT = port

@@ -12,7 +12,7 @@ from serverpush.tokens import read_token
 pytestmark = pytest.mark.django_db
 
 
-def test_the_cursor_is_taken_before_the_view_runs(browser_client, monkeypatch):
+def test_the_cursor_is_taken_before_the_view_runs(memory_log, browser_client, monkeypatch):
     from tests.testapp import views
 
     seen = {}

@@ -132,7 +132,7 @@ def test_a_notifier_off_loopback_needs_a_secret(tmp_path):
         server.start()
 
 
-def test_notifier_messages_without_the_secret_are_dropped(start_push_server, listeners, browser_client, settings):
+def test_notifier_messages_without_the_secret_are_dropped(memory_log, start_push_server, listeners, browser_client, settings):
     server = start_push_server(settings={"SERVERPUSH_NOTIFIER_SECRET": "s3cret"})
     note = Note.objects.create(title="x")
     tab = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"), cursor=None)
@@ -147,7 +147,7 @@ def test_notifier_messages_without_the_secret_are_dropped(start_push_server, lis
 
 
 @pytest.mark.parametrize("garbage", [b"not json", b'{"an": "object"}', b'[{"model": "x"}]', b"\xff\xfe", b"x" * (2 << 20)])
-def test_malformed_or_oversized_notifier_messages_hurt_nobody(start_push_server, listeners, browser_client, garbage):
+def test_malformed_or_oversized_notifier_messages_hurt_nobody(memory_log, start_push_server, listeners, browser_client, garbage):
     server = start_push_server()
     note = Note.objects.create(title="x")
     tab = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"), cursor=None)

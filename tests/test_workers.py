@@ -25,7 +25,7 @@ def test_a_blocked_serializer_does_not_hold_up_other_audiences(start_push_server
     tab.wait(lambda: titles(tab, "gated") == ["gate closed"], "the gated spec once the gate opens")
 
 
-def test_a_page_joining_behind_a_slow_serializer_never_goes_stale(start_push_server, listeners, browser_client):
+def test_a_page_joining_behind_a_slow_serializer_never_goes_stale(memory_log, start_push_server, listeners, browser_client):
     server = start_push_server()
     note = Note.objects.create(title="start")
     first = listeners().connect(server, render(browser_client, f"/t/gated/{note.pk}/"), cursor=None)

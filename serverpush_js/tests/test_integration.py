@@ -1,6 +1,6 @@
 """serverpush.js against the real push server, on pages Django renders.
 
-A real ``runserverpush`` process per test (``start_push_server``), pages from
+A real ``runserverpush`` process per test (``start_push_server``, on the embedded log), pages from
 pytest-django's ``live_server``, models saved and committed in this process.
 The page is opened at ``localhost``: the client derives the push server's URL
 from the page's host and ``data-port``, as it does in production.
@@ -47,7 +47,7 @@ def orm_beside_playwright() -> Iterator[None]:
 
 
 @pytest.fixture
-def push(start_push_server: Callable[..., PushServer], settings: Any) -> PushServer:
+def push(memory_log: None, start_push_server: Callable[..., PushServer], settings: Any) -> PushServer:
     server = start_push_server()
     settings.SERVERPUSH_PORT = server.port  # the page's data-port
     return server
