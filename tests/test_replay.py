@@ -5,7 +5,6 @@ server and real Socket.IO clients (:class:`tests.tabs.Tab`).
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -48,10 +47,9 @@ def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..
 
     def start(size: int | None = None, async_mode: str = "eventlet") -> Backend:
         if request.param == "memory":
-            settings.SERVERPUSH_LOG = "memory"  # even when the suite runs on Redis (SERVERPUSH_TEST_LOG)
-            overrides = {"SERVERPUSH_MEMORY_LOG_SIZE": size} if size else {}
-            env = {"SERVERPUSH_TEST_LOG": "memory", "SERVERPUSH_TEST_OVERRIDES": json.dumps(overrides)}
-            return Backend("memory", start_push_server(env=env, async_mode=async_mode), None)
+            request.getfixturevalue("memory_log")  # even when the suite runs on Redis
+            overrides = {"SERVERPUSH_MEMORY_LOG_SIZE": size} if size else None
+            return Backend("memory", start_push_server(settings=overrides, async_mode=async_mode), None)
         redis = request.getfixturevalue("redis_log")
         overrides = {}
         if size:
