@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     # reply) before giving up. A request never waits longer than this once: after a
     # failure, Redis is skipped for a second (see docs/redis.md, "When Redis is down").
     "SERVERPUSH_REDIS_TIMEOUT": 0.25,
+    # Redis log: where a Django process that exits before Redis answers again leaves
+    # the report of the changes it could not write, for the next process on this host
+    # to make. None: "<temp dir>/serverpush-<uid>". Only this user may use it.
+    "SERVERPUSH_REDIS_SPOOL_DIR": None,
     # Models whose changes are published: None for all but SERVERPUSH_EXCLUDE_MODELS.
     "SERVERPUSH_MODELS": None,
     "SERVERPUSH_EXCLUDE_MODELS": (

@@ -54,6 +54,8 @@ SERVERPUSH_PORT = int(os.environ.setdefault("SERVERPUSH_PORT", str(free_port()))
 SERVERPUSH_NOTIFIER_PORT = int(os.environ.setdefault("SERVERPUSH_NOTIFIER_PORT", str(free_port())))
 # SERVERPUSH_TEST_LOG=redis://127.0.0.1:6379/15 runs the suite on a Redis log.
 SERVERPUSH_LOG = os.environ.get("SERVERPUSH_TEST_LOG", "memory")
+# This run's processes share a spool of unreported Redis losses, and no other run's.
+SERVERPUSH_REDIS_SPOOL_DIR = os.path.join(os.path.dirname(_DB), "spool")
 SERVERPUSH_GLOBALS = tuple(filter(None, os.environ.get("SERVERPUSH_TEST_GLOBALS", "").split(",")))
 # Client-to-server handlers of tests/test_handlers.py ("default" as in the django-ws README).
 SERVERPUSH_HANDLERS = {

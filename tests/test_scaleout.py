@@ -5,6 +5,9 @@ Socket.IO clients, and saves made while Redis is stopped, killed or restarted.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PushServer, wait_until
+from tests.conftest import ROOT, PushServer, wait_until
 from tests.redis_fixture import RedisServer
 from tests.tabs import Tab
 from tests.testapp.models import Note
@@ -129,6 +132,25 @@ def test_saves_while_redis_is_down_make_pages_resync_even_if_its_data_survives(s
     away.connect(node)
     assert [r["code"] for r in away.refreshes] == ["log_gap"]  # its replay crosses the lost marker
     assert node.stats()["lost_markers"] == 1 and node.stats().get("log_restarts", 0) == 0
+
+
+def test_a_process_that_exits_while_redis_is_down_leaves_its_loss_to_be_reported(start_node, redis_log, browser_client):
+    """A task worker saves while Redis is down and exits: the next process that uses the log reports the loss."""
+    node = start_node()
+    note = Note.objects.create(title="start")
+    live = Tab(browser_client, "/t/registered/").connect(node)
+    redis_log.stop(keep_data=True)
+    code = f"from tests.testapp.models import Note; n = Note.objects.get(pk={note.pk}); n.title = 'saved by an exited worker'; n.save()"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_TEST_LOG": redis_log.url}
+    worker = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    assert "the next process using this log on this host will report them" in worker.stderr
+    redis_log.start()
+    assert live.refreshes == []
+    browser_client.get("/t/registered/")  # a web process's next page takes the report over
+    live.wait(lambda: live.refreshes, "serverpush_refresh once the report is made")
+    assert [r["code"] for r in live.refreshes] == ["log_gap"]
+    assert node.stats()["lost_markers"] == 1
 
 
 def test_a_reconnect_storm_reads_each_range_from_redis_once(start_node, browser_client):

@@ -18,7 +18,7 @@ import redis
 from serverpush import conf
 from serverpush.entries import Entry, encode
 from serverpush.log.base import Deliver, Log
-from serverpush.log.outage import Breaker, Losses, marker
+from serverpush.log.outage import Breaker, Losses, Spool, marker
 from serverpush.log.stream import Stream, connect
 from serverpush.log.tail import Tail
 
@@ -38,7 +38,7 @@ class RedisLog(Log):
         timeout = conf.get("SERVERPUSH_REDIS_TIMEOUT")
         self._stream = Stream(connect(url, timeout, timeout), self.key)
         self._breaker = Breaker()
-        self._losses = Losses(report=lambda: self._write([], probe=True))
+        self._losses = Losses(report=lambda: self._write([], probe=True), spool=Spool(f"{url}|{self.key}", conf.get("SERVERPUSH_REDIS_SPOOL_DIR")))
         self._tail: Tail | None = None
 
     # Django processes
@@ -70,6 +70,7 @@ class RedisLog(Log):
     def position(self) -> str:
         """``<epoch>:<last id>``, one round trip; the time-derived cursor if Redis does not answer."""
         started = now_ms()
+        self._losses.absorb()
         if not self._breaker.is_open():
             try:
                 snap = self._stream.read()
