@@ -1,12 +1,15 @@
 """Who may receive what: tokens bound to sessions, revocation, origins, the notifier."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import socketio
 import zmq
 from django.core import signing
 from django.test import Client
 
+import serverpush
 from tests.conftest import render, wait_until
 from tests.testapp.models import Note
 
@@ -90,6 +93,47 @@ def test_losing_access_revokes_every_session_of_the_user(push_server, listeners,
     bob.user.save()
     bystander.wait(lambda: bystander.live())
     assert not bystander.named("serverpush_refresh")
+
+
+@pytest.mark.parametrize("target", ["user", "user pk", "session"])
+def test_revoke_stops_a_users_pages_or_one_session(push_server, listeners, user_client, target):
+    alice, bob = user_client("alice"), user_client("bob")
+    first = listeners().connect(push_server, render(alice, "/t/hello-fields/"))
+    second = listeners().connect(push_server, render(second_session(alice.user), "/t/hello-fields/"))
+    bystander = listeners().connect(push_server, render(bob, "/t/hello-fields/"))
+    if target == "session":
+        serverpush.revoke(session_key=alice.session.session_key)
+    else:
+        serverpush.revoke(alice.user if target == "user" else alice.user.pk)
+    revoked = [first] if target == "session" else [first, second]
+    for tab in revoked:
+        tab.wait(lambda tab=tab: tab.named("serverpush_refresh"), "revocation")
+        assert tab.named("serverpush_refresh")[0]["code"] == "session_revoked"
+        wait_until(lambda tab=tab: not tab.client.connected, what="disconnect")
+    alice.user.first_name = "pushed to whoever is left"
+    alice.user.save()
+    bob.user.first_name = "pushed to bob"
+    bob.user.save()
+    bystander.wait(lambda: bystander.live("username_change"))
+    if target == "session":
+        second.wait(lambda: second.live("username_change"))
+    assert not bystander.named("serverpush_refresh") and not (target == "session" and second.named("serverpush_refresh"))
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((), {}, "needs a user (or its pk) or session_key"),
+    ((), {"session_key": ""}, "takes a session key"),
+    ((), {"session_key": 42}, "takes a session key"),
+])
+def test_revoke_explains_what_it_needs(args, kwargs, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        serverpush.revoke(*args, **kwargs)
+
+
+def test_revoke_refuses_an_object_that_is_not_a_user():
+    note = Note.objects.create(title="not a user")
+    with pytest.raises(TypeError, match="takes a user"):
+        serverpush.revoke(note)
 
 
 def test_password_hashes_never_enter_the_log(django_user_model):
