@@ -9,7 +9,10 @@ The client never names a model or a pk itself.
 What a queryset becomes:
 
 - a filter of plain lookups on the model's own fields (``filter(list=l, done=False)``,
-  ``all()``): the filter itself, so creates that match reach the page too;
+  ``all()``): the filter itself, so creates that match reach the page too, and the
+  pks it holds when the page renders (``shown``, at most ``MAX_OBJECTS``), so an
+  object the page shows that stops matching is reported as leaving (a ``delete``
+  with ``left: true``);
 - anything else (lookups across relations, ``Q(...) | Q(...)``, ``exclude()``,
   slices): the pks it holds when the page renders (at most ``MAX_OBJECTS``), so
   updates and deletes of those objects, but no creates.
@@ -49,6 +52,8 @@ class Watch:
     lookups: dict[str, Any] | None
     fields: tuple[str, ...] | None
     user_pk: str | None
+    # A filter's objects when the page rendered, if they are to be reported leaving it.
+    shown: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -61,7 +66,7 @@ class Watch:
 
     @property
     def room(self) -> str:
-        key = f"{self.label}|{self.pks!r}|{sorted((self.lookups or {}).items())!r}|{self.fields!r}"
+        key = f"{self.label}|{self.pks!r}|{sorted((self.lookups or {}).items())!r}|{self.fields!r}|{self.shown!r}"
         return "w:" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
     def data(self, entry: Entry) -> dict[str, Any]:
@@ -74,16 +79,18 @@ def watch_of(target: Any, request: HttpRequest | None, fields: str | list[str] |
     """The watch of an object, a queryset, or a model (class or ``"app_label.Model"``)."""
     pks: tuple[str, ...] | None = None
     lookups: dict[str, Any] | None = None
+    shown: tuple[str, ...] | None = None
     if isinstance(target, models.Model):
         model, pks = target._meta.model, (str(target.pk),)
     elif isinstance(target, models.QuerySet):
         model, lookups = target.model, lookups_of(target)
         pks = None if lookups is not None else _pks(target)
+        shown = _shown(target) if lookups else None  # without lookups nothing can leave
     else:
         model, lookups = _model(target), {}
     if not is_published(model):
         raise ValueError(f"cannot watch {model._meta.label_lower!r}: its changes are not published; add it to SERVERPUSH_MODELS or take it out of SERVERPUSH_EXCLUDE_MODELS")
-    return Watch(model, pks, lookups, _fields(model, fields), user_key(request))
+    return Watch(model, pks, lookups, _fields(model, fields), user_key(request), shown)
 
 
 def _model(target: Any) -> type[models.Model]:
@@ -98,6 +105,16 @@ def _pks(queryset: models.QuerySet) -> tuple[str, ...]:
     if len(pks) > MAX_OBJECTS:
         raise ValueError(f"cannot watch {queryset.model._meta.label_lower} queryset of more than {MAX_OBJECTS} objects whose filter is not plain field lookups; watch a narrower queryset, or the model")
     return tuple(pks)
+
+
+def _shown(queryset: models.QuerySet) -> tuple[str, ...] | None:
+    """The pks a filtered queryset holds (from its cache if the page already evaluated it); None past MAX_OBJECTS."""
+    cache = queryset._result_cache
+    if cache is not None and all(isinstance(obj, models.Model) for obj in cache):
+        pks = [str(obj.pk) for obj in cache[: MAX_OBJECTS + 1]]
+    else:
+        pks = [str(pk) for pk in queryset.values_list("pk", flat=True)[: MAX_OBJECTS + 1]]
+    return tuple(pks) if len(pks) <= MAX_OBJECTS else None
 
 
 def _fields(model: type[models.Model], fields: Any) -> tuple[str, ...] | None:
@@ -137,7 +154,7 @@ def lookups_of(queryset: models.QuerySet) -> dict[str, Any] | None:
 
 
 def make_watch_token(watch: Watch) -> str:
-    payload = {"m": watch.label, "k": watch.pks, "f": watch.lookups, "o": watch.fields, "u": watch.user_pk}
+    payload = {"m": watch.label, "k": watch.pks, "f": watch.lookups, "o": watch.fields, "u": watch.user_pk, "s": watch.shown}
     return signing.dumps(payload, salt=_salt(), compress=True)
 
 
@@ -153,7 +170,7 @@ def read_watch_token(token: Any) -> Watch:
         raise TokenError("token_invalid", "the watch token does not verify; it was altered or signed with another SECRET_KEY") from None
     try:
         model = apps.get_model(payload["m"])
-        watch = Watch(model, _tuple(payload["k"]), payload["f"], _tuple(payload["o"]), payload["u"])
+        watch = Watch(model, _tuple(payload["k"]), payload["f"], _tuple(payload["o"]), payload["u"], _tuple(payload.get("s")))
         watch.params  # noqa: B018 - validates the lookups
     except (KeyError, LookupError, TypeError, ValueError):
         raise TokenError("token_invalid", "the watch token verifies but names no model this site has") from None

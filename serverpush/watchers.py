@@ -5,6 +5,10 @@ each change is matched once per room and sent to it as ``serverpush_watch``.
 A subscribe carries the cursor the page's knowledge of the object dates from; what
 it missed since comes back in the acknowledgement, and the connection joins the
 room with no gap between the two (the same two-phase replay as a page's connect).
+
+A room watching a filter keeps the pks it has shown (those the page rendered, then
+those sent as matching); a change that takes one of them out of the filter is sent
+as a ``delete`` with ``left: true`` and only the pk, live and in replay.
 """
 from __future__ import annotations
 
@@ -27,12 +31,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LEFT = "left"  # in replay compaction: the object left the watched filter
+
 
 class Watchers:
     def __init__(self, server: PushServer) -> None:
         self.server = server
         self.sio = server.sio
         self.watches: dict[str, Watch] = {}
+        self.shown: dict[str, set[str]] = {}  # per room watching a filter: the pks its pages show
         self.members: dict[str, set[str]] = defaultdict(set)
         self.by_sid: dict[str, set[str]] = defaultdict(set)
         self._by_pk: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -78,12 +85,13 @@ class Watchers:
     def _join(self, sid: str, watch: Watch, cursor: str | None) -> tuple[list[dict[str, Any]], str]:
         """What the page missed since ``cursor`` (sent in the ack), then the room."""
         events: list[dict[str, Any]] = []
+        shown = set(watch.shown) if watch.shown is not None else None
 
         def join(head: str) -> None:
-            self._add(sid, watch)
+            self._add(sid, watch, shown)
             self.sio.enter_room(sid, watch.room)
 
-        head = catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries)), join)
+        head = catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries, shown)), join)
         return events, head
 
     def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -98,10 +106,12 @@ class Watchers:
             self._leave(sid, room)
         return {"ok": True}
 
-    def _add(self, sid: str, watch: Watch) -> None:
+    def _add(self, sid: str, watch: Watch, shown: set[str] | None) -> None:
         room = watch.room
         if room not in self.watches:
             self.watches[room] = watch
+            if shown is not None:
+                self.shown[room] = shown
             for key in self._keys(watch):
                 self._index_of(key).add(room)
         self.members[room].add(sid)
@@ -112,6 +122,7 @@ class Watchers:
         if self.members[room]:
             return
         del self.members[room]
+        self.shown.pop(room, None)
         watch = self.watches.pop(room)
         for key in self._keys(watch):
             self._index_of(key).discard(room)
@@ -138,21 +149,54 @@ class Watchers:
             rooms = self._scan.get(entry.model, set()) | self._by_pk.get((entry.model, str(entry.pk)), set())
             for room in rooms:
                 watch = self.watches[room]
+                shown = self.shown.get(room)
                 try:
                     if watch.params.matches(entry, query_cache):
                         self.sio.emit("serverpush_watch", _payload(watch, entry), to=room)
+                        if shown is not None:
+                            (shown.discard if entry.op == "delete" else shown.add)(str(entry.pk))
+                    elif shown is not None and str(entry.pk) in shown:
+                        shown.discard(str(entry.pk))
+                        self.sio.emit("serverpush_watch", _left(watch, entry), to=room)
                 except Exception:
                     logger.exception("serverpush: could not send %s %s to the watchers of %s", entry.model, entry.pk, room)
                     stats["match_errors"] += 1
 
 
-def _replay(watch: Watch, entries: list[Entry]) -> list[dict[str, Any]]:
-    """The latest change of each watched object among ``entries``, in log order."""
-    return [{**_payload(watch, entry, replay=True), "op": op} for _, entry, op in compact(entries, [watch])]
+def _replay(watch: Watch, entries: list[Entry], shown: set[str] | None) -> list[dict[str, Any]]:
+    """The latest change of each watched object among ``entries``, in log order.
+
+    With ``shown`` (a filter's pks the page shows, updated here): an object of it
+    that left the filter replays as having left. (One that came and went while the
+    page was away may be reported leaving too: a delete of an object the page does
+    not have, as for one created and deleted meanwhile.)
+    """
+    if shown is None:
+        return [{**_payload(watch, entry, replay=True), "op": op} for _, entry, op in compact(entries, [watch])]
+    latest: dict[str, tuple[int, Entry, str]] = {}
+    for n, entry in enumerate(entries):
+        if entry.op not in CHANGE_OPS or entry.model != watch.label:
+            continue
+        pk = str(entry.pk)
+        if watch.params.matches(entry, {}):
+            previous = latest.pop(pk, None)
+            created = entry.op == "create" or (previous is not None and previous[2] == "create")
+            latest[pk] = (n, entry, "create" if created and entry.op != "delete" else entry.op)
+            (shown.discard if entry.op == "delete" else shown.add)(pk)
+        elif pk in shown:
+            shown.discard(pk)
+            latest.pop(pk, None)
+            latest[pk] = (n, entry, LEFT)
+    return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True), "op": op} for _, entry, op in sorted(latest.values(), key=lambda item: item[0])]
 
 
 def _payload(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
     return {"sub": watch.room, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": watch.data(entry), "cursor": entry.position, "replay": replay}
+
+
+def _left(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
+    """``entry`` took a shown object out of the watched filter: a delete, with the pk only."""
+    return {"sub": watch.room, "op": "delete", "left": True, "model": entry.model, "pk": entry.pk, "data": {"pk": entry.pk}, "cursor": entry.position, "replay": replay}
 
 
 def _parse(data: Any) -> tuple[Any, str | None]:

@@ -157,3 +157,22 @@ def test_a_push_server_restart_refreshes_the_page_once(push, open_page, start_pu
 
     save(note, "epoch two")  # and the reloaded page is live on the new server
     wait_seen(page, "serverpush_note", "e.detail.title === 'epoch two'")
+
+
+def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, open_page):
+    shown = Note.objects.create(title="shown", rank=12)
+    page = open_page("/t/watch/ranked/")  # Note.objects.filter(rank__gte=10)
+    page.evaluate("""() => {
+      window.calls = [];
+      const record = op => (data, meta) => calls.push({op, data, meta});
+      window.sub = serverpush.subscribe(document.getElementById('watched'),
+                                        {create: record('create'), update: record('update'), delete: record('delete')});
+    }""")
+    page.wait_for_function("sub.state === 'live'")
+    save(shown, "renamed")
+    shown.rank = 3
+    save(shown, "out of the filter")
+    page.wait_for_function("calls.some(c => c.op === 'delete')")
+    update, gone = [call for call in page.evaluate("calls") if not call["meta"]["replay"]]  # (the replay may hold its create)
+    assert (update["op"], update["data"]["title"], update["meta"]["left"]) == ("update", "renamed", False)
+    assert (gone["op"], gone["data"], gone["meta"]["pk"], gone["meta"]["left"]) == ("delete", {"pk": shown.pk}, shown.pk, True)

@@ -4,6 +4,7 @@
  *
  *   var sub = serverpush.subscribe({% serverpush_watch item %}, {
  *     create: function (data, meta) {}, update: function (data, meta) {}, delete: function (data, meta) {}
+ *     // meta: {op, model, pk, cursor, replay, left}; left: the object left a watched filter (a delete)
  *   });
  *   sub.unsubscribe();
  */
@@ -95,7 +96,7 @@
     if (msg.cursor != null) s.cursor = msg.cursor;
     var callback = s.callbacks[msg.op];
     if (typeof callback !== 'function') return;
-    var meta = {op: msg.op, model: msg.model, pk: msg.pk, cursor: msg.cursor, replay: !!msg.replay};
+    var meta = {op: msg.op, model: msg.model, pk: msg.pk, cursor: msg.cursor, replay: !!msg.replay, left: !!msg.left};
     try {
       callback.call(s, msg.data, meta);
     } catch (err) {
