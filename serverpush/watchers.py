@@ -8,7 +8,9 @@ room with no gap between the two (the same two-phase replay as a page's connect)
 
 A room watching a filter keeps the pks it has shown (those the page rendered, then
 those sent as matching); a change that takes one of them out of the filter is sent
-as a ``delete`` with ``left: true`` and only the pk, live and in replay.
+as a ``delete`` with ``left: true`` and only the pk, live and in replay. Events that
+show an object carry a ``shown`` mark (an HMAC) that the page sends back when it
+subscribes again, so an object that joined after the render counts as shown too.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from serverpush.log import BadCursor, Gap, Unavailable
 from serverpush.replay import catch_up, compact
 from serverpush.stats import stats
 from serverpush.tokens import TokenError
-from serverpush.watch import Watch, read_watch_token
+from serverpush.watch import Watch, read_watch_token, shown_mark, verify_shown
 
 if TYPE_CHECKING:
     from serverpush.server import PushServer
@@ -52,8 +54,8 @@ class Watchers:
         if not self.server.allow(sid):
             return _refusal("flood", "too many events; this connection is being closed")
         try:
-            watch, cursor = self._check(sid, data)
-            events, head = self._join(sid, watch, cursor)
+            watch, cursor, shown = self._check(sid, data)
+            events, head = self._join(sid, watch, cursor, shown)
         except TokenError as exc:
             stats["watch_refused"] += 1
             return _refusal(exc.code, exc.message)
@@ -71,21 +73,22 @@ class Watchers:
         stats["watches"] += 1
         return {"ok": True, "sub": watch.room, "cursor": head, "events": events}
 
-    def _check(self, sid: str, data: Any) -> tuple[Watch, str | None]:
-        """The watch and cursor of a subscribe, if this connection may have them."""
-        token, cursor = _parse(data)
+    def _check(self, sid: str, data: Any) -> tuple[Watch, str | None, set[str] | None]:
+        """The watch, cursor and shown pks of a subscribe, if this connection may have them."""
+        token, cursor, marks = _parse(data)
         watch = read_watch_token(token)
         if watch.user_pk != self.server.identities.get(sid, (None, None))[0]:
             raise TokenError("session_mismatch", "this watch token was issued to another user; reload the page")
         limit = conf.get("SERVERPUSH_MAX_SUBSCRIPTIONS")
         if len(self.by_sid.get(sid, ())) >= limit:
             raise TokenError("too_many_subscriptions", f"this page already watches {limit} things; SERVERPUSH_MAX_SUBSCRIPTIONS allows {limit}")
-        return watch, cursor
+        if watch.shown is None:
+            return watch, cursor, None
+        return watch, cursor, set(watch.shown) | (verify_shown(watch.room, marks) if marks is not None else set())
 
-    def _join(self, sid: str, watch: Watch, cursor: str | None) -> tuple[list[dict[str, Any]], str]:
+    def _join(self, sid: str, watch: Watch, cursor: str | None, shown: set[str] | None) -> tuple[list[dict[str, Any]], str]:
         """What the page missed since ``cursor`` (sent in the ack), then the room."""
         events: list[dict[str, Any]] = []
-        shown = set(watch.shown) if watch.shown is not None else None
 
         def join(head: str) -> None:
             self._add(sid, watch, shown)
@@ -110,10 +113,10 @@ class Watchers:
         room = watch.room
         if room not in self.watches:
             self.watches[room] = watch
-            if shown is not None:
-                self.shown[room] = shown
             for key in self._keys(watch):
                 self._index_of(key).add(room)
+        if shown is not None:  # what this page shows counts for the room (a leave too many is harmless)
+            self.shown.setdefault(room, set()).update(shown)
         self.members[room].add(sid)
         self.by_sid[sid].add(room)
 
@@ -152,7 +155,7 @@ class Watchers:
                 shown = self.shown.get(room)
                 try:
                     if watch.params.matches(entry, query_cache):
-                        self.sio.emit("serverpush_watch", _payload(watch, entry), to=room)
+                        self.sio.emit("serverpush_watch", _payload(watch, entry, mark=shown is not None), to=room)
                         if shown is not None:
                             (shown.discard if entry.op == "delete" else shown.add)(str(entry.pk))
                     elif shown is not None and str(entry.pk) in shown:
@@ -187,11 +190,15 @@ def _replay(watch: Watch, entries: list[Entry], shown: set[str] | None) -> list[
             shown.discard(pk)
             latest.pop(pk, None)
             latest[pk] = (n, entry, LEFT)
-    return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True), "op": op} for _, entry, op in sorted(latest.values(), key=lambda item: item[0])]
+    return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True, mark=True), "op": op} for _, entry, op in sorted(latest.values(), key=lambda item: item[0])]
 
 
-def _payload(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
-    return {"sub": watch.room, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": watch.data(entry), "cursor": entry.position, "replay": replay}
+def _payload(watch: Watch, entry: Entry, replay: bool = False, mark: bool = False) -> dict[str, Any]:
+    """A change for the watchers; ``mark``: a filter watch's object it shows, with its ``shown`` mark."""
+    message = {"sub": watch.room, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": watch.data(entry), "cursor": entry.position, "replay": replay}
+    if mark and entry.op != "delete":
+        message["shown"] = shown_mark(watch.room, entry.pk)
+    return message
 
 
 def _left(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
@@ -199,13 +206,13 @@ def _left(watch: Watch, entry: Entry, replay: bool = False) -> dict[str, Any]:
     return {"sub": watch.room, "op": "delete", "left": True, "model": entry.model, "pk": entry.pk, "data": {"pk": entry.pk}, "cursor": entry.position, "replay": replay}
 
 
-def _parse(data: Any) -> tuple[Any, str | None]:
+def _parse(data: Any) -> tuple[Any, str | None, Any]:
     if not isinstance(data, dict):
         raise TokenError("bad_payload", "subscribe with {token: <a watch token>, cursor: <cursor or null>}")
     cursor = data.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise TokenError("bad_payload", f"cursor must be a string or null, got {type(cursor).__name__}")
-    return data.get("token"), cursor or None
+    return data.get("token"), cursor or None, data.get("shown")
 
 
 def _refusal(code: str, message: str) -> dict[str, Any]:

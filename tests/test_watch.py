@@ -195,6 +195,39 @@ def test_leaving_a_watched_filter_while_away_replays_as_a_delete(watcher, browse
     assert w.events(shown.pk) == []  # it left once; the room knows
 
 
+def test_an_object_that_joined_after_the_render_and_left_while_away_is_reported_with_its_mark(watcher, browser_client):
+    w = watcher(browser_client, "/t/watch/ranked/")
+    first = w.subscribe()
+    joined = Note.objects.create(title="joined", rank=15)
+    w.wait(lambda: w.events(joined.pk))
+    [created] = w.events(joined.pk)
+    assert created["shown"]
+    assert w.listener.client.call("serverpush_unsubscribe", {"sub": first["sub"]}, timeout=10)["ok"]  # as a page that went away
+    rename(joined, "left while away", rank=1)
+    without = w.subscribe(cursor=created["cursor"])
+    assert [e for e in without["events"] if e["pk"] == joined.pk] == []  # the render never showed it
+    assert w.listener.client.call("serverpush_unsubscribe", {"sub": without["sub"]}, timeout=10)["ok"]
+    back = w.listener.client.call("serverpush_subscribe", {"token": w.token, "cursor": created["cursor"], "shown": {str(joined.pk): created["shown"]}}, timeout=10)
+    assert left([e for e in back["events"] if e["pk"] == joined.pk]) == [("delete", joined.pk, True)]
+
+
+@pytest.mark.parametrize(("shown", "code"), [
+    ("forged", "token_invalid"),
+    ("another watch's", "token_invalid"),
+    ([1, 2], "bad_payload"),
+    ({str(n): "x" for n in range(1001)}, "bad_payload"),
+])
+def test_shown_marks_that_do_not_verify_are_refused(watcher, browser_client, shown, code):
+    note = Note.objects.create(title="n", rank=11)
+    w = watcher(browser_client, "/t/watch/ranked/")
+    if shown == "forged":
+        shown = {str(note.pk): "0" * 24}
+    elif shown == "another watch's":
+        shown = {str(note.pk): watching.shown_mark("w:another", note.pk)}
+    ack = w.listener.client.call("serverpush_subscribe", {"token": w.token, "cursor": None, "shown": shown}, timeout=10)
+    assert (ack["ok"], ack["code"]) == (False, code) and ack["message"]
+
+
 def test_a_queryset_across_relations_watches_the_objects_it_had(watcher, user_client, django_user_model):
     alice = django_user_model.objects.create(username="alice")
     mine = Note.objects.create(title="alice's", owner=alice)

@@ -176,3 +176,25 @@ def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, o
     update, gone = [call for call in page.evaluate("calls") if not call["meta"]["replay"]]  # (the replay may hold its create)
     assert (update["op"], update["data"]["title"], update["meta"]["left"]) == ("update", "renamed", False)
     assert (gone["op"], gone["data"], gone["meta"]["pk"], gone["meta"]["left"]) == ("delete", {"pk": shown.pk}, shown.pk, True)
+
+
+def test_an_object_that_joined_live_and_left_while_away_is_deleted_on_reconnect(push, open_page):
+    page = open_page("/t/watch/ranked/")
+    page.evaluate("""() => {
+      window.calls = [];
+      const record = op => (data, meta) => calls.push({op, data, meta});
+      window.sub = serverpush.subscribe(document.getElementById('watched'),
+                                        {create: record('create'), update: record('update'), delete: record('delete')});
+    }""")
+    page.wait_for_function("sub.state === 'live'")
+    joined = Note.objects.create(title="joined after the render", rank=14)
+    page.wait_for_function(f"calls.some(c => c.meta.pk === {joined.pk} && c.op === 'create')")
+    page.evaluate("serverpush.socket.disconnect()")
+    page.wait_for_function("serverpush.state === 'disconnected'")
+    with push.landing():
+        joined.rank = 2
+        save(joined, "left while the page was away")
+    page.evaluate("serverpush.socket.connect()")
+    page.wait_for_function(f"calls.some(c => c.meta.pk === {joined.pk} && c.op === 'delete')")
+    gone = [c for c in page.evaluate("calls") if c["op"] == "delete"]
+    assert [(c["meta"]["pk"], c["meta"]["left"], c["meta"]["replay"]) for c in gone] == [(joined.pk, True, True)]

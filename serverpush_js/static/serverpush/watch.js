@@ -26,6 +26,7 @@
     this.state = 'pending';
     this.sub = null;       // the server's id of what is watched (several subscriptions may share it)
     this.cursor = undefined;  // where this subscription's knowledge ends; undefined: the page's
+    this.shown = {};          // pk -> the server's mark for objects it sent as matching a watched filter
     this.error = null;
   }
 
@@ -63,8 +64,12 @@
     if (!socket) return;
     bind(socket);
     var cursor = s.cursor !== undefined ? s.cursor : api.pageCursor;
+    var payload = {token: s.token, cursor: cursor == null ? null : cursor};
+    // Objects that joined a watched filter since the render: so that leaving it while
+    // this page was away is reported too.
+    if (Object.keys(s.shown).length) payload.shown = s.shown;
     s.state = 'subscribing';
-    socket.emit('serverpush_subscribe', {token: s.token, cursor: cursor == null ? null : cursor}, function (ack) {
+    socket.emit('serverpush_subscribe', payload, function (ack) {
       if (socket === api.socket) onAck(s, ack || {});
     });
   }
@@ -94,6 +99,8 @@
 
   function apply(s, msg) {
     if (msg.cursor != null) s.cursor = msg.cursor;
+    if (msg.op === 'delete') delete s.shown[msg.pk];
+    else if (msg.shown) remember(s.shown, msg.pk, msg.shown);
     var callback = s.callbacks[msg.op];
     if (typeof callback !== 'function') return;
     var meta = {op: msg.op, model: msg.model, pk: msg.pk, cursor: msg.cursor, replay: !!msg.replay, left: !!msg.left};
@@ -102,6 +109,15 @@
     } catch (err) {
       console.error('serverpush: the ' + msg.op + ' callback of a watch failed', err);
     }
+  }
+
+  // At most MAX_SHOWN marks, the newest (the server takes no more).
+  var MAX_SHOWN = 1000;
+  function remember(shown, pk, mark) {
+    delete shown[pk];
+    shown[pk] = mark;
+    var keys = Object.keys(shown);
+    if (keys.length > MAX_SHOWN) delete shown[keys[0]];
   }
 
   function bind(socket) {
