@@ -60,15 +60,20 @@ def test_tokens_signed_with_a_rotated_key_still_work(start_push_server, listener
     assert listener.named("serverpush_ready")
 
 
+def assert_revoked(*tabs) -> None:
+    """Each tab was told its session was revoked, and disconnected."""
+    for tab in tabs:
+        tab.wait(lambda tab=tab: tab.named("serverpush_refresh"), "revocation")
+        assert tab.named("serverpush_refresh")[0]["code"] == "session_revoked"
+        wait_until(lambda tab=tab: not tab.client.connected, what="disconnect")
+
+
 def test_logout_revokes_that_sessions_pages_at_once(push_server, listeners, user_client):
     alice = user_client("alice")
     tabs = [listeners().connect(push_server, render(alice, "/t/hello-fields/")) for _ in range(2)]
     elsewhere = listeners().connect(push_server, render(second_session(alice.user), "/t/hello-fields/"))
     alice.get("/t/logout/")
-    for tab in tabs:
-        tab.wait(lambda tab=tab: tab.named("serverpush_refresh"), "revocation")
-        assert tab.named("serverpush_refresh")[0]["code"] == "session_revoked"
-        wait_until(lambda tab=tab: not tab.client.connected, what="disconnect")
+    assert_revoked(*tabs)
     alice.user.first_name = "still pushed to the other session"
     alice.user.save()
     elsewhere.wait(lambda: elsewhere.live("username_change"))
@@ -106,10 +111,7 @@ def test_revoke_stops_a_users_pages_or_one_session(push_server, listeners, user_
     else:
         serverpush.revoke(alice.user if target == "user" else alice.user.pk)
     revoked = [first] if target == "session" else [first, second]
-    for tab in revoked:
-        tab.wait(lambda tab=tab: tab.named("serverpush_refresh"), "revocation")
-        assert tab.named("serverpush_refresh")[0]["code"] == "session_revoked"
-        wait_until(lambda tab=tab: not tab.client.connected, what="disconnect")
+    assert_revoked(*revoked)
     alice.user.first_name = "pushed to whoever is left"
     alice.user.save()
     bob.user.first_name = "pushed to bob"

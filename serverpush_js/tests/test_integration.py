@@ -159,9 +159,8 @@ def test_a_push_server_restart_refreshes_the_page_once(push, open_page, start_pu
     wait_seen(page, "serverpush_note", "e.detail.title === 'epoch two'")
 
 
-def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, open_page):
-    shown = Note.objects.create(title="shown", rank=12)
-    page = open_page("/t/watch/ranked/")  # Note.objects.filter(rank__gte=10)
+def subscribe_recording(page: Page) -> None:
+    """Subscribe the watch page's element; every callback call goes to ``calls`` as {op, data, meta}."""
     page.evaluate("""() => {
       window.calls = [];
       const record = op => (data, meta) => calls.push({op, data, meta});
@@ -169,6 +168,12 @@ def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, o
                                         {create: record('create'), update: record('update'), delete: record('delete')});
     }""")
     page.wait_for_function("sub.state === 'live'")
+
+
+def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, open_page):
+    shown = Note.objects.create(title="shown", rank=12)
+    page = open_page("/t/watch/ranked/")  # Note.objects.filter(rank__gte=10)
+    subscribe_recording(page)
     save(shown, "renamed")
     shown.rank = 3
     save(shown, "out of the filter")
@@ -180,13 +185,7 @@ def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, o
 
 def test_an_object_that_joined_live_and_left_while_away_is_deleted_on_reconnect(push, open_page):
     page = open_page("/t/watch/ranked/")
-    page.evaluate("""() => {
-      window.calls = [];
-      const record = op => (data, meta) => calls.push({op, data, meta});
-      window.sub = serverpush.subscribe(document.getElementById('watched'),
-                                        {create: record('create'), update: record('update'), delete: record('delete')});
-    }""")
-    page.wait_for_function("sub.state === 'live'")
+    subscribe_recording(page)
     joined = Note.objects.create(title="joined after the render", rank=14)
     page.wait_for_function(f"calls.some(c => c.meta.pk === {joined.pk} && c.op === 'create')")
     page.evaluate("serverpush.socket.disconnect()")
