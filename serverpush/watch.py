@@ -68,7 +68,7 @@ class Watch:
 
     @property
     def room(self) -> str:
-        key = f"{self.label}|{self.pks!r}|{sorted((self.lookups or {}).items())!r}|{self.fields!r}|{self.shown!r}"
+        key = f"{self.label}|{self.pks!r}|{sorted((self.lookups or {}).items())!r}|{self.fields!r}"  # not shown: see Watchers._add
         return "w:" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
     def data(self, entry: Entry) -> dict[str, Any]:

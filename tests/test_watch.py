@@ -175,6 +175,22 @@ def test_an_object_leaving_a_watched_filter_is_reported_and_no_other(watcher, br
     assert w.events(shown.pk)[0]["data"] == {"pk": shown.pk}  # the pk only: its new state is outside the filter
 
 
+def test_pages_that_rendered_a_filter_at_different_times_share_its_room(watcher, browser_client):
+    first_member = Note.objects.create(title="first", rank=11)
+    early = watcher(browser_client, "/t/watch/ranked/")
+    early_sub = early.subscribe()["sub"]
+    rename(first_member, "gone", rank=0)
+    early.wait(lambda: early.events(first_member.pk))
+    second_member = Note.objects.create(title="second", rank=1)
+    Note.objects.filter(pk=second_member.pk).update(rank=12)  # joins without a signal: only a render sees it
+    late = watcher(browser_client, "/t/watch/ranked/")  # renders {second}, not {first}
+    assert late.subscribe()["sub"] == early_sub
+    second_member.refresh_from_db()
+    rename(second_member, "gone too", rank=0)
+    late.wait(lambda: late.events(second_member.pk))
+    assert left(late.events(second_member.pk)) == [("delete", second_member.pk, True)]
+
+
 def test_leaving_a_watched_filter_while_away_replays_as_a_delete(watcher, browser_client):
     shown = Note.objects.create(title="shown", rank=12)
     kept = Note.objects.create(title="kept", rank=13)
