@@ -25,14 +25,12 @@ from functools import cached_property
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.core import signing
 from django.db import models
 from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.sql.where import AND
 from django.http import HttpRequest
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from serverpush import conf
 from serverpush.capture import is_published
@@ -181,24 +179,31 @@ def read_watch_token(token: Any) -> Watch:
     return watch
 
 
-def shown_mark(room: str, pk: Any, secret: str | None = None) -> str:
+def shown_mark(room: str, pk: Any) -> str:
     """The server's word that the pages of ``room`` were sent object ``pk`` as matching.
 
     A page sends its marks back when it subscribes again, so that an object that
     joined the filter after the page rendered is still reported if it left meanwhile.
+    Signed like the tokens (``django.core.signing``, so key fallbacks verify too).
     """
-    return salted_hmac(_salt() + ".shown", f"{room}|{pk}", secret=secret, algorithm="sha256").hexdigest()[:24]
+    return _shown_signer().signature(f"{room}|{pk}")
 
 
 def verify_shown(room: str, marks: Any) -> set[str]:
     """The pks of ``marks`` (``{pk: mark}`` from a page) that this server vouched for; TokenError otherwise."""
     if not isinstance(marks, dict) or len(marks) > MAX_OBJECTS:
         raise TokenError("bad_payload", f"shown must be an object of at most {MAX_OBJECTS} pk: mark pairs from serverpush_watch events")
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
+    signer = _shown_signer()
     for pk, mark in marks.items():
-        if not isinstance(mark, str) or not any(constant_time_compare(mark, shown_mark(room, pk, secret)) for secret in secrets):
-            raise TokenError("token_invalid", f"the shown mark of {pk!r:.40} does not verify; it was altered or made for another watch")
+        try:
+            signer.unsign(f"{room}|{pk}{signer.sep}{mark}")
+        except signing.BadSignature:
+            raise TokenError("token_invalid", f"the shown mark of {pk!r:.40} does not verify; it was altered or made for another watch") from None
     return {str(pk) for pk in marks}
+
+
+def _shown_signer() -> signing.Signer:
+    return signing.Signer(salt=_salt() + ".shown")
 
 
 def _tuple(value: list[str] | None) -> tuple[str, ...] | None:

@@ -12,6 +12,7 @@ from django.template import TemplateSyntaxError
 
 import serverpush
 from serverpush import watch as watching
+from serverpush.tokens import TokenError
 from tests.conftest import Listener, render
 from tests.testapp.models import Note
 
@@ -242,6 +243,16 @@ def test_shown_marks_that_do_not_verify_are_refused(watcher, browser_client, sho
         shown = {str(note.pk): watching.shown_mark("w:another", note.pk)}
     ack = w.listener.client.call("serverpush_subscribe", {"token": w.token, "cursor": None, "shown": shown}, timeout=10)
     assert (ack["ok"], ack["code"]) == (False, code) and ack["message"]
+
+
+def test_shown_marks_outlive_a_key_rotation_and_nothing_else(settings):
+    mark = watching.shown_mark("w:room", 7)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a new key" + "x" * 50, [settings.SECRET_KEY]
+    assert watching.verify_shown("w:room", {"7": mark}) == {"7"}
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(TokenError) as refused:
+        watching.verify_shown("w:room", {"7": mark})
+    assert refused.value.code == "token_invalid"
 
 
 def test_a_queryset_across_relations_watches_the_objects_it_had(watcher, user_client, django_user_model):
