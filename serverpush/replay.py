@@ -16,11 +16,17 @@ from serverpush.specs import Spec
 logger = logging.getLogger(__name__)
 
 
-def compact(entries: list[Entry], specs: list[Spec]) -> list[tuple[Spec, Entry, str]]:
+# The op compact() reports for an object that left a filter the page shows it under.
+LEFT = "left"
+
+
+def compact(entries: list[Entry], specs: list[Spec], shown: list[set[str] | None] | None = None) -> list[tuple[Spec, Entry, str]]:
     """The latest entry per (spec, object) that matches, in log order, with the op to report.
 
     An object created and then updated while the page was away replays as a
-    ``create``, so the page adds it rather than looking for it.
+    ``create``, so the page adds it rather than looking for it. ``shown`` (one
+    set per spec, or None) holds the pks a page shows under that spec's filter;
+    they are kept current, and an object that left them reports :data:`LEFT`.
     """
     latest: dict[tuple[int, str, Any], tuple[int, Spec, Entry, str]] = {}
     for n, entry in enumerate(entries):
@@ -28,13 +34,32 @@ def compact(entries: list[Entry], specs: list[Spec]) -> list[tuple[Spec, Entry, 
             continue
         query_cache: dict[str, bool] = {}
         for i, spec in enumerate(specs):
-            if spec.label != entry.model or not spec.params.matches(entry, query_cache):
+            if spec.label != entry.model:
                 continue
             key = (i, entry.model, str(entry.pk))
+            matched = spec.params.matches(entry, query_cache)
+            members = shown[i] if shown is not None else None
+            if members is not None and follow(members, entry, matched):
+                latest.pop(key, None)
+                latest[key] = (n, spec, entry, LEFT)
+            if not matched:
+                continue
             previous = latest.pop(key, None)
             created = entry.op == "create" or (previous is not None and previous[3] == "create")
             latest[key] = (n, spec, entry, "create" if created and entry.op != "delete" else entry.op)
     return [item[1:] for item in sorted(latest.values(), key=lambda item: item[0])]
+
+
+def follow(members: set[str], entry: Entry, matched: bool) -> bool:
+    """Keep ``members`` (the pks a page shows under a filter) current; True if ``entry`` took one out."""
+    pk = str(entry.pk)
+    if matched:
+        (members.discard if entry.op == "delete" else members.add)(pk)
+        return False
+    if pk in members:
+        members.discard(pk)
+        return True
+    return False
 
 
 def replay_payloads(entries: list[Entry], specs: list[Spec], request: HttpRequest) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from django.db import connections
 from serverpush import conf
 from serverpush.entries import CHANGE_OPS, Entry
 from serverpush.log import BadCursor, Gap, Unavailable
-from serverpush.replay import catch_up, compact
+from serverpush.replay import LEFT, catch_up, compact, follow
 from serverpush.stats import stats
 from serverpush.tokens import TokenError
 from serverpush.watch import Watch, read_watch_token, shown_mark, verify_shown
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from serverpush.server import PushServer
 
 logger = logging.getLogger(__name__)
-
-LEFT = "left"  # in replay compaction: the object left the watched filter
 
 
 class Watchers:
@@ -154,12 +152,10 @@ class Watchers:
                 watch = self.watches[room]
                 shown = self.shown.get(room)
                 try:
-                    if watch.params.matches(entry, query_cache):
+                    matched = watch.params.matches(entry, query_cache)
+                    if matched:
                         self.sio.emit("serverpush_watch", _payload(watch, entry, mark=shown is not None), to=room)
-                        if shown is not None:
-                            (shown.discard if entry.op == "delete" else shown.add)(str(entry.pk))
-                    elif shown is not None and str(entry.pk) in shown:
-                        shown.discard(str(entry.pk))
+                    if shown is not None and follow(shown, entry, matched):
                         self.sio.emit("serverpush_watch", _left(watch, entry), to=room)
                 except Exception:
                     logger.exception("serverpush: could not send %s %s to the watchers of %s", entry.model, entry.pk, room)
@@ -174,23 +170,8 @@ def _replay(watch: Watch, entries: list[Entry], shown: set[str] | None) -> list[
     page was away may be reported leaving too: a delete of an object the page does
     not have, as for one created and deleted meanwhile.)
     """
-    if shown is None:
-        return [{**_payload(watch, entry, replay=True), "op": op} for _, entry, op in compact(entries, [watch])]
-    latest: dict[str, tuple[int, Entry, str]] = {}
-    for n, entry in enumerate(entries):
-        if entry.op not in CHANGE_OPS or entry.model != watch.label:
-            continue
-        pk = str(entry.pk)
-        if watch.params.matches(entry, {}):
-            previous = latest.pop(pk, None)
-            created = entry.op == "create" or (previous is not None and previous[2] == "create")
-            latest[pk] = (n, entry, "create" if created and entry.op != "delete" else entry.op)
-            (shown.discard if entry.op == "delete" else shown.add)(pk)
-        elif pk in shown:
-            shown.discard(pk)
-            latest.pop(pk, None)
-            latest[pk] = (n, entry, LEFT)
-    return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True, mark=True), "op": op} for _, entry, op in sorted(latest.values(), key=lambda item: item[0])]
+    found = compact(entries, [watch], [shown] if shown is not None else None)
+    return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True, mark=shown is not None), "op": op} for _, entry, op in found]
 
 
 def _payload(watch: Watch, entry: Entry, replay: bool = False, mark: bool = False) -> dict[str, Any]:
