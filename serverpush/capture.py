@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 from serverpush import conf
-from serverpush.entries import Entry
+from serverpush.entries import Entry, now_ms
 from serverpush.log import get_log
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,14 @@ def publish_on_commit(entry: Entry, using: str | None = None) -> None:
 
 
 def publish(entries: list[Entry]) -> None:
-    """Append committed entries to the log. Never raises: a push problem must not fail a request."""
+    """Append committed entries to the log, stamped now. Never raises: a push problem must not fail a request.
+
+    The stamp is the commit's time, not the save's: a page rendered while a long
+    transaction was open takes its cursor before that commit, so it replays it.
+    """
+    committed = now_ms()
+    for entry in entries:
+        entry.ts = committed
     try:
         get_log().append(entries)
     except Exception:

@@ -13,7 +13,7 @@ from django.utils.functional import lazy
 
 from serverpush import conf, registry
 from serverpush.log import get_log
-from serverpush.log.memory import now_ms
+from serverpush.entries import now_ms
 from serverpush.tokens import make_token
 
 STARTED_KEY = "serverpush.started_ms"

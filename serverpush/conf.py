@@ -34,6 +34,13 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_LOG": "memory",
     # How many entries the embedded log keeps for replay.
     "SERVERPUSH_MEMORY_LOG_SIZE": 10_000,
+    # Embedded log: frames a Django process queues while the push server is slow or
+    # away (and the push server buffers); past that they are dropped, reported, and
+    # the pages that may have missed them heal or resync.
+    "SERVERPUSH_NOTIFIER_QUEUE": 10_000,
+    # Seconds the clocks of Django hosts, push servers and Redis may disagree by:
+    # time-derived cursors replay from this much earlier.
+    "SERVERPUSH_CLOCK_SKEW": 2.0,
     # Redis log: the stream's key; its epoch and last id live in "<key>:meta".
     "SERVERPUSH_REDIS_STREAM": "serverpush:log",
     # Redis log: entries kept for replay (about: Redis trims whole nodes), and their
@@ -48,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     # the report of the changes it could not write, for the next process on this host
     # to make. None: "<temp dir>/serverpush-<uid>". Only this user may use it.
     "SERVERPUSH_REDIS_SPOOL_DIR": None,
+    # The database alias the push server reads changed rows back from, so that pages
+    # get the committed state whatever order changes reach the log in; None: where
+    # Django's routers write each model. Never a replica that may lag behind.
+    "SERVERPUSH_DATABASE": None,
     # Models whose changes are published: None for all but SERVERPUSH_EXCLUDE_MODELS.
     "SERVERPUSH_MODELS": None,
     "SERVERPUSH_EXCLUDE_MODELS": (

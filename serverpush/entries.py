@@ -1,14 +1,16 @@
 """The log entry: one committed change, as it travels from Django to the push server.
 
 An entry is plain JSON: ``{"model", "pk", "op", "fields", "ts"}`` where ``fields``
-is a snapshot of the object's concrete fields, so the push server can match and
-serialize a change (a delete too) without reading the object back.
+is a snapshot of the object's concrete fields as the transaction wrote them, and
+``ts`` the time its transaction committed. The push server treats a change as
+"this object changed" and sends the row as the database holds it then
+(:mod:`serverpush.current`); the snapshot matches and serializes a delete.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps
@@ -26,14 +28,30 @@ OPS = (*CHANGE_OPS, MESSAGE, "revoke")
 _JSON_NATIVE = (str, int, float, bool, type(None), dict, list)
 
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def clock_skew_ms() -> int:
+    """How far the clocks of Django hosts and push servers may disagree (``SERVERPUSH_CLOCK_SKEW``).
+
+    Time-derived cursors replay from this much earlier: a duplicate is harmless, a miss is not.
+    """
+    return int(conf.get("SERVERPUSH_CLOCK_SKEW") * 1000)
+
+
 @dataclass
 class Entry:
     model: str
     pk: Any
     op: str
     fields: dict[str, Any]
-    ts: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    ts: int = field(default_factory=lambda: now_ms())
     position: str | None = None
+    # In the push server: the change as the database held it when it was read back
+    # (serverpush.current), and the row it was read from.
+    current: Entry | None = field(default=None, repr=False, compare=False)
+    row: models.Model | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, obj: models.Model, op: str) -> Entry:
@@ -41,13 +59,13 @@ class Entry:
         return cls(model=obj._meta.label_lower, pk=_json_value(obj._meta.pk, obj), op=op, fields=snapshot(obj))
 
     def instance(self) -> models.Model:
-        """The object as it was when the change was committed, rebuilt from the snapshot."""
+        """The object: the row it was read from, or rebuilt from the snapshot."""
+        if self.row is not None:
+            return self.row
         return rebuild(apps.get_model(self.model), self.pk, self.fields)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["position"]
-        return data
+        return {"model": self.model, "pk": self.pk, "op": self.op, "fields": self.fields, "ts": self.ts}
 
 
 def snapshot(obj: models.Model) -> dict[str, Any]:

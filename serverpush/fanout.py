@@ -7,6 +7,7 @@ group's request, and emitted to the room.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import threading
@@ -67,7 +68,7 @@ def payload(spec: Spec, request: HttpRequest, entry: Entry, obj: models.Model, r
     """
     try:
         with translation.override(request.LANGUAGE_CODE):
-            data = spec.serializer(request, obj, spec.data)
+            data = spec.serializer(as_of(request, obj), obj, spec.data)
     except Exception:
         logger.exception("serverpush: serializer of %s failed on %s %s for user %s", spec.source, entry.model, entry.pk, getattr(request, "user", None))
         stats["serializer_errors"] += 1
@@ -77,6 +78,20 @@ def payload(spec: Spec, request: HttpRequest, entry: Entry, obj: models.Model, r
     stats["serializations"] += 1
     return {"name": spec.name, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": data, "id": entry.position, "cursor": entry.position, "replay": replay}
 
+
+
+def as_of(request: HttpRequest, obj: models.Model) -> HttpRequest:
+    """``request``, with ``request.user`` replaced by ``obj`` if ``obj`` is that user, changed.
+
+    The page's request was rebuilt when it connected; a serializer that writes
+    ``request.user.username`` must see the name the change just committed.
+    """
+    user = getattr(request, "user", None)
+    if user is None or type(obj) is not type(user) or obj.pk != user.pk:
+        return request
+    fresh = copy.copy(request)
+    fresh.user = obj
+    return fresh
 
 
 class Index:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from serverpush.current import read_back
 from serverpush.entries import CHANGE_OPS, Entry
 from serverpush.fanout import payload
 from serverpush.log.base import Log
@@ -63,7 +64,8 @@ def follow(members: set[str], entry: Entry, matched: bool) -> bool:
 
 
 def replay_payloads(entries: list[Entry], specs: list[Spec], request: HttpRequest) -> list[dict[str, Any]]:
-    """Compacted changes and the page's direct messages, in log order."""
+    """Compacted changes, as the database holds them, and the page's direct messages, in log order."""
+    entries = read_back(entries)
     found = []
     for spec, entry, op in compact(entries, specs):
         message = payload(spec, request, entry, entry.instance(), replay=True)

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import translation
 
 from serverpush import conf, messages, origins, registry, revocation
+from serverpush.current import read_back
 from serverpush.entries import Entry
 from serverpush.fanout import Index
 from serverpush.handlers import HandlerHost
@@ -137,6 +138,7 @@ class PushServer:
 
     def deliver(self, entries: list[Entry]) -> None:
         stats["log_entries"] += len(entries)
+        entries = read_back(entries)
         with self.index.lock:
             self.index.route(entries, self._emit_room, self.workers.schedule)
             self.watchers.route(entries)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections
 
 from serverpush import conf
+from serverpush.current import read_back
 from serverpush.entries import CHANGE_OPS, Entry
 from serverpush.log import BadCursor, Gap, Unavailable
 from serverpush.replay import LEFT, catch_up, compact, follow
@@ -170,7 +171,7 @@ def _replay(watch: Watch, entries: list[Entry], shown: set[str] | None) -> list[
     page was away may be reported leaving too: a delete of an object the page does
     not have, as for one created and deleted meanwhile.)
     """
-    found = compact(entries, [watch], [shown] if shown is not None else None)
+    found = compact(read_back(entries), [watch], [shown] if shown is not None else None)
     return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True, mark=shown is not None), "op": op} for _, entry, op in found]
 
 

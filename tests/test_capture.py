@@ -9,7 +9,7 @@ from django.db import transaction
 
 import serverpush
 from demo.models import Counter
-from serverpush.entries import decode
+from serverpush.log.notifier import parse
 from tests.ports import free_port
 from tests.testapp.models import Note
 
@@ -29,7 +29,7 @@ def notifier(memory_log, settings):
         deadline = time.monotonic() + timeout
         while len(received) < count and time.monotonic() < deadline:
             if socket.poll(50):
-                received.extend(decode(socket.recv()))
+                received.extend(parse(socket.recv()).entries)
         return list(received)
 
     def nothing_more(after: int) -> bool:

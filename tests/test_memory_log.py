@@ -5,7 +5,8 @@ import pytest
 
 from serverpush.entries import Entry
 from serverpush.log import BadCursor, Gap
-from serverpush.log.memory import CLOCK_SKEW_MS, Ring
+from serverpush.entries import clock_skew_ms
+from serverpush.log.memory import Ring
 
 
 def entries(n: int, ts: int = 0) -> list[Entry]:
@@ -40,7 +41,7 @@ def test_page_cursors_replay_by_time_with_a_margin():
     ring = Ring(10)
     start = ring.started_ms + 10_000
     ring.add(entries(3, ts=start))
-    assert len(ring.after(f"t{start + 1 + CLOCK_SKEW_MS}")) == 2
+    assert len(ring.after(f"t{start + 1 + clock_skew_ms()}")) == 2
     assert len(ring.after(f"t{start}")) == 3
 
 

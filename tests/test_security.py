@@ -192,7 +192,7 @@ def test_notifier_messages_without_the_secret_are_dropped(memory_log, start_push
     assert [u["data"]["title"] for u in tab.live("note")] == ["signed"]
 
 
-@pytest.mark.parametrize("garbage", [b"not json", b'{"an": "object"}', b'[{"model": "x"}]', b"\xff\xfe", b"x" * (2 << 20)])
+@pytest.mark.parametrize("garbage", [b"not json", b'{"an": "object"}', b'[{"model": "x"}]', b'{"s": "x", "n": 1}\n[{"model": "x"}]', b"\xff\xfe", b"x" * (2 << 20)])
 def test_malformed_or_oversized_notifier_messages_hurt_nobody(memory_log, start_push_server, listeners, browser_client, garbage):
     server = start_push_server()
     note = Note.objects.create(title="x")

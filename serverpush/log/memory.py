@@ -11,24 +11,18 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from collections import deque
 
 from serverpush import conf
-from serverpush.entries import Entry, decode, encode
+from serverpush.entries import Entry, clock_skew_ms, now_ms
 from serverpush.log import notifier
 from serverpush.log.base import BadCursor, Deliver, Gap, Log
 from serverpush.stats import stats
 
 logger = logging.getLogger(__name__)
 
-# Replay a page cursor from this much earlier: Django processes stamp entries with
-# their own clock, and a duplicate is harmless where a miss is not.
-CLOCK_SKEW_MS = 2000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+LOST = "lost"  # the op of a ring entry that marks changes which never reached the ring
+LOST_MESSAGE = "changes committed since this page last heard from the server never reached it (the notifier dropped them)"
 
 
 class Ring:
@@ -48,11 +42,19 @@ class Ring:
     def add(self, entries: list[Entry]) -> None:
         with self._lock:
             for entry in entries:
-                if len(self.entries) == self.entries.maxlen:
-                    self.evicted_ts = max(self.evicted_ts, self.entries[0].ts)
-                self.seq += 1
-                entry.position = f"{self.epoch}:{self.seq}"
-                self.entries.append(entry)
+                self._append(entry)
+
+    def add_lost(self, lost: notifier.Lost) -> None:
+        """Mark changes that never arrived: a replay that covers the time they committed is a gap."""
+        with self._lock:
+            self._append(Entry("", None, LOST, {"count": lost.count, "since": lost.since}, ts=lost.until))
+
+    def _append(self, entry: Entry) -> None:
+        if len(self.entries) == self.entries.maxlen:
+            self.evicted_ts = max(self.evicted_ts, self.entries[0].ts)
+        self.seq += 1
+        entry.position = f"{self.epoch}:{self.seq}"
+        self.entries.append(entry)
 
     def head(self) -> str:
         with self._lock:
@@ -68,10 +70,10 @@ class Ring:
     def _after_time(self, ms: int) -> list[Entry]:
         if ms < self.started_ms:
             raise Gap("log_restarted", "the push server started after this page was rendered")
-        since = ms - CLOCK_SKEW_MS
+        since = ms - clock_skew_ms()
         if self.evicted_ts >= since:
             raise Gap("log_gap", "the log no longer holds every change since this page was rendered")
-        return [e for e in self.entries if e.ts >= since]
+        return _checked([e for e in self.entries if e.ts >= since])
 
     def _after_seq(self, epoch: str, seq: int) -> list[Entry]:
         if epoch != self.epoch:
@@ -81,7 +83,13 @@ class Ring:
         first = self.seq - len(self.entries) + 1
         if seq < first - 1:
             raise Gap("log_gap", "the log no longer holds every change since this page last heard from it")
-        return list(self.entries)[len(self.entries) - (self.seq - seq):] if seq < self.seq else []
+        return _checked(list(self.entries)[len(self.entries) - (self.seq - seq):] if seq < self.seq else [])
+
+
+def _checked(entries: list[Entry]) -> list[Entry]:
+    if any(e.op == LOST for e in entries):
+        raise Gap("log_gap", LOST_MESSAGE)
+    return entries
 
 
 def _int(text: str, cursor: str) -> int:
@@ -95,27 +103,43 @@ class MemoryLog(Log):
     def __init__(self) -> None:
         self._sender = notifier.Sender(notifier.endpoint())
         self._ring: Ring | None = None
+        self._receiver: notifier.Receiver | None = None
+        self._senders: notifier.Senders | None = None
 
     def append(self, entries: list[Entry]) -> None:
-        self._sender.send(encode(entries))
+        self._sender.send(entries)
 
     def cursor_at(self, started_ms: int) -> str:
         return f"t{started_ms}"
 
     def serve(self, deliver: Deliver, async_mode: str) -> None:
-        self._ring = Ring(conf.get("SERVERPUSH_MEMORY_LOG_SIZE"))
+        """Take frames from the notifier; raise :class:`Gap` after marking changes that never arrived.
 
-        def handle(payload: bytes) -> None:
-            try:
-                entries = decode(payload)
-            except ValueError as exc:
-                logger.warning("serverpush: dropped a malformed notifier message: %s", exc)
-                stats["notifier_malformed"] += 1
-                return
+        The ring and the socket outlive a :class:`Gap`: the server heals its pages and
+        calls ``serve`` again, in the same epoch.
+        """
+        if self._receiver is None:
+            self._ring = Ring(conf.get("SERVERPUSH_MEMORY_LOG_SIZE"))
+            self._senders = notifier.Senders(self._ring.started_ms)
+            self._receiver = notifier.Receiver(notifier.endpoint(), notifier.zmq_for(async_mode))
+        while True:
+            batch: list[Entry] = []
+            for frame in self._receiver.frames():
+                lost = self._senders.check(frame)
+                if lost is not None:
+                    self._take(batch, deliver)
+                    self._ring.add_lost(lost)
+                    self._take(frame.entries, deliver)
+                    stats["notifier_losses"] += 1
+                    logger.warning("serverpush: %d change(s) committed from %s on never reached this push server; healing its pages", lost.count, lost.since)
+                    raise Gap("log_gap", LOST_MESSAGE)
+                batch += frame.entries
+            self._take(batch, deliver)
+
+    def _take(self, entries: list[Entry], deliver: Deliver) -> None:
+        if entries:
             self._ring.add(entries)
             deliver(entries)
-
-        notifier.receive_forever(notifier.endpoint(), notifier.zmq_for(async_mode), handle)
 
     def head(self) -> str:
         return self._server_ring().head()
@@ -134,3 +158,5 @@ class MemoryLog(Log):
 
     def close(self) -> None:
         self._sender.close()
+        if self._receiver is not None:
+            self._receiver.close()

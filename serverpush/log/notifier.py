@@ -1,30 +1,41 @@
 """The ZeroMQ link from Django processes to the push server (embedded log only).
 
-Django processes PUSH JSON batches to ``SERVERPUSH_NOTIFIER_HOST:PORT``; the push
-server PULLs them. Sending never blocks: while the push server is down, messages
-queue (up to a bound) and go out when it comes back; past the bound they are
-dropped with a warning, and the pages learn of it by resyncing.
+Django processes PUSH frames to ``SERVERPUSH_NOTIFIER_HOST:PORT``; the push server
+PULLs them. A frame is a JSON header line ``{"s": sender, "n": number, "lost": ...}``
+then a JSON list of entries. Sending never blocks: while the push server is slow or
+down, frames queue (up to ``SERVERPUSH_NOTIFIER_QUEUE``) and go out when it takes
+them; past that they are dropped, and never silently: the sender reports what it
+dropped, and the push server also sees the hole in the sender's numbers. Either way
+it marks the loss in its ring and heals (or resyncs) every page that may have missed it.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
+import secrets
 import threading
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 import zmq
 from django.core.exceptions import ImproperlyConfigured
 
 from serverpush import conf
+from serverpush.entries import Entry, clock_skew_ms, decode, encode, now_ms
 from serverpush.stats import stats
 
 logger = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 10_000
 MAX_MESSAGE_BYTES = 1 << 20
+BATCH = 500  # frames the push server takes at once (read back and routed together)
+REPORT_SECONDS = 0.5  # while a loss report is pending, how often the sender tries it alone
+
 # On exit, give queued messages this long to leave (a shell's notify() then quit).
 LINGER_MS = 1000
 
@@ -73,31 +84,83 @@ def require_safe_binding() -> None:
         raise ImproperlyConfigured(f"SERVERPUSH_NOTIFIER_HOST = {host!r} is not a loopback address; set SERVERPUSH_NOTIFIER_SECRET so the push server can tell Django's messages from anyone else's.")
 
 
+@dataclass
+class Lost:
+    """Changes that never reached the push server: how many, and when the first and last committed."""
+
+    count: int
+    since: int
+    until: int
+
+    def merge(self, other: Lost | None) -> Lost:
+        if other is None:
+            return self
+        return Lost(self.count + other.count, min(self.since, other.since), max(self.until, other.until))
+
+
 class Sender:
-    """One PUSH socket per process, shared by its threads."""
+    """One PUSH socket per process, shared by its threads.
+
+    Every frame is numbered (``n``) under this sender's random ``id``, so the push
+    server can tell a frame that went missing. What this process knows it dropped
+    (its queue was full, the frame too large) goes with its next frame as ``lost``;
+    while such a report is pending, a background thread sends it on its own.
+    """
 
     def __init__(self, address: str) -> None:
         self.address = address
         self._lock = threading.Lock()
         self._socket: zmq.Socket | None = None
         self._pid = 0
+        self._id = ""
+        self._seq = 0
+        self._lost: Lost | None = None
+        self._reporter: threading.Thread | None = None
 
-    def send(self, payload: bytes) -> bool:
+    def send(self, entries: list[Entry]) -> bool:
         with self._lock:
+            socket = self._connected()
+            self._seq += 1
+            header = {"s": self._id, "n": self._seq}
+            if self._lost is not None:
+                header["lost"] = [self._lost.count, self._lost.since, self._lost.until]
+            frame = seal(json.dumps(header).encode() + b"\n" + encode(entries))
             try:
-                self._connected().send(seal(payload), zmq.NOBLOCK)
-                return True
-            except zmq.Again:
-                logger.warning("serverpush: push server at %s is not taking messages; dropped one", self.address)
+                if len(frame) > MAX_MESSAGE_BYTES:
+                    raise ValueError(f"{len(frame)} bytes, over the notifier's limit of {MAX_MESSAGE_BYTES}")
+                socket.send(frame, zmq.NOBLOCK)
+            except (zmq.ZMQError, ValueError) as exc:
+                self._dropped(entries, exc)
                 return False
+            self._lost = None
+            return True
+
+    def _dropped(self, entries: list[Entry], why: Exception) -> None:
+        stamps = [e.ts for e in entries] or [now_ms()]
+        self._lost = Lost(len(entries), min(stamps), max(stamps)).merge(self._lost)
+        stats["notifier_dropped"] += len(entries)
+        logger.warning("serverpush: the push server at %s did not take %d change(s) (%s); its pages will resync", self.address, len(entries), why)
+        if self._reporter is None or not self._reporter.is_alive():
+            self._reporter = threading.Thread(target=self._report, name="serverpush-notifier-report", daemon=True)
+            self._reporter.start()
+
+    def _report(self) -> None:
+        """Send the loss report on its own until it leaves, even if this process changes nothing more."""
+        while True:
+            time.sleep(REPORT_SECONDS)
+            with self._lock:
+                if self._lost is None:
+                    return
+            self.send([])
 
     def _connected(self) -> zmq.Socket:
         if self._socket is None or self._pid != os.getpid():  # a fork must not share the parent's socket
             self._socket = zmq.Context.instance().socket(zmq.PUSH)
-            self._socket.setsockopt(zmq.SNDHWM, QUEUE_LIMIT)
+            self._socket.setsockopt(zmq.SNDHWM, conf.get("SERVERPUSH_NOTIFIER_QUEUE"))
             self._socket.setsockopt(zmq.LINGER, LINGER_MS)
             self._socket.connect(self.address)
             self._pid = os.getpid()
+            self._id, self._seq, self._lost = secrets.token_hex(8), 0, None
         return self._socket
 
     def close(self) -> None:
@@ -105,6 +168,94 @@ class Sender:
             if self._socket is not None and self._pid == os.getpid():
                 self._socket.close()
             self._socket = None
+
+
+@dataclass
+class Frame:
+    """One notifier frame: who sent it, its number, what its sender knows it lost, the entries."""
+
+    sender: str
+    number: int
+    lost: Lost | None
+    entries: list[Entry]
+
+
+def parse(message: bytes) -> Frame:
+    """The frame of an unsealed ``message``; raises ``ValueError`` if it is malformed."""
+    head, sep, body = message.partition(b"\n")
+    try:
+        header = json.loads(head)
+        sender, number, lost = header["s"], header["n"], header.get("lost")
+        if not sep or not isinstance(sender, str) or not isinstance(number, int):
+            raise TypeError
+        report = None if lost is None else Lost(*(int(v) for v in lost))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a notifier frame header ({type(exc).__name__}): {head[:80]!r}") from None
+    return Frame(sender, number, report, decode(body))
+
+
+class Senders:
+    """What the push server last heard from each sender, to tell when frames went missing."""
+
+    def __init__(self, started_ms: int, limit: int = 10_000) -> None:
+        self.started_ms = started_ms
+        self.limit = limit
+        self._last: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def check(self, frame: Frame) -> Lost | None:
+        """What ``frame`` says was lost since this server started (its sender's report, or a hole in its numbers)."""
+        lost = frame.lost if frame.lost is not None and frame.lost.until >= self.started_ms - clock_skew_ms() else None
+        seen = self._last.pop(frame.sender, None)
+        stamps = [e.ts for e in frame.entries]
+        if seen is not None and frame.number != seen[0] + 1:
+            lost = Lost(max(frame.number - seen[0] - 1, 1), seen[1], max(stamps, default=now_ms())).merge(lost)
+        self._last[frame.sender] = (frame.number, max(stamps, default=seen[1] if seen else 0))
+        if len(self._last) > self.limit:
+            self._last.popitem(last=False)
+        return lost
+
+
+class Receiver:
+    """The push server's PULL socket, bound once and read by :meth:`MemoryLog.serve` for as long as it runs."""
+
+    def __init__(self, address: str, green_zmq: Any) -> None:
+        require_safe_binding()
+        self._context = green_zmq.Context()
+        self._socket = self._context.socket(zmq.PULL)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self._socket.setsockopt(zmq.RCVHWM, conf.get("SERVERPUSH_NOTIFIER_QUEUE"))
+        self._socket.bind(address)
+        logger.info("serverpush: notifier listening on %s", address)
+
+    def frames(self, batch: int = BATCH) -> list[Frame]:
+        """Wait for a frame; return it with those already waiting behind it (up to ``batch``).
+
+        Frames that fail authentication or do not parse are logged, counted and skipped.
+        """
+        messages = [self._socket.recv()]
+        while len(messages) < batch:
+            try:
+                messages.append(self._socket.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        return [frame for frame in map(_frame, messages) if frame is not None]
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+
+def _frame(message: bytes) -> Frame | None:
+    payload = unseal(message)
+    if payload is None:
+        logger.warning("serverpush: dropped a notifier message that failed authentication (SERVERPUSH_NOTIFIER_SECRET differs?)")
+        stats["notifier_rejected"] += 1
+        return None
+    try:
+        return parse(payload)
+    except ValueError as exc:
+        logger.warning("serverpush: dropped a malformed notifier message: %s", exc)
+        stats["notifier_malformed"] += 1
+        return None
 
 
 def zmq_for(async_mode: str) -> object:
@@ -116,26 +267,3 @@ def zmq_for(async_mode: str) -> object:
     else:
         green = zmq
     return green
-
-
-def receive_forever(address: str, green_zmq: object, handle: Callable[[bytes], None]) -> None:
-    """Bind a PULL socket on ``address`` and pass each message to ``handle``.
-
-    ``green_zmq`` is the zmq module matching the server's async mode, so that a
-    blocking ``recv`` yields to other green threads. Messages that fail
-    authentication are logged and dropped.
-    """
-    require_safe_binding()
-    context = green_zmq.Context()
-    socket = context.socket(zmq.PULL)
-    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-    socket.setsockopt(zmq.RCVHWM, QUEUE_LIMIT)
-    socket.bind(address)
-    logger.info("serverpush: notifier listening on %s", address)
-    while True:
-        payload = unseal(socket.recv())
-        if payload is None:
-            logger.warning("serverpush: dropped a notifier message that failed authentication (SERVERPUSH_NOTIFIER_SECRET differs?)")
-            stats["notifier_rejected"] += 1
-            continue
-        handle(payload)

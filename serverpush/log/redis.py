@@ -11,22 +11,17 @@ as you like can follow the same stream, which is how serverpush scales out.
 from __future__ import annotations
 
 import logging
-import time
 
 import redis
 
 from serverpush import conf
-from serverpush.entries import Entry, encode
+from serverpush.entries import Entry, encode, now_ms
 from serverpush.log.base import Deliver, Log
 from serverpush.log.outage import Breaker, Losses, Spool, marker
 from serverpush.log.stream import Stream, connect
 from serverpush.log.tail import Tail
 
 logger = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class RedisLog(Log):

@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from serverpush.entries import Entry
+from serverpush.entries import Entry, clock_skew_ms
 from serverpush.log.base import BadCursor, Deliver, Gap, Unavailable
 from serverpush.log.stream import ZERO, Record, Snapshot, Stream, StreamId, connect
 from serverpush.log.window import Window
@@ -28,9 +28,6 @@ BATCH = 500  # records per XREAD
 READ_AHEAD = 500  # records read before a reconnecting page's cursor, for the pages after it
 TIMEOUT = 5.0  # seconds the push server waits for Redis before treating it as down
 MIN_BACKOFF, MAX_BACKOFF = 0.05, 2.0  # seconds between attempts while Redis is down
-# A time-derived page cursor replays from this much earlier: the page's clock is
-# the Django host's, stream ids are Redis's, and a duplicate is harmless.
-CLOCK_SKEW_MS = 2000
 
 RESTARTED = "the Redis log was flushed or replaced since this page last heard from the server"
 LOST = "a Django process could not write some changes to Redis while it was unreachable"
@@ -174,7 +171,7 @@ def _start(cursor: str, window: Window) -> StreamId:
         ms = int(cursor[1:])
         if ms < window.created.ms:
             raise Gap("log_restarted", "the Redis log was started or replaced after this page was rendered")
-        return StreamId(ms - CLOCK_SKEW_MS, 0)
+        return StreamId(ms - clock_skew_ms(), 0)  # the page's clock is the Django host's, stream ids are Redis's
     epoch, sep, raw = cursor.partition(":")
     try:
         position = StreamId.parse(raw)
