@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # away (and the push server buffers); past that they are dropped, reported, and
     # the pages that may have missed them heal or resync.
     "SERVERPUSH_NOTIFIER_QUEUE": 10_000,
+    # When a page cannot be healed after a gap in the log, it reloads after a random
+    # delay of up to this many seconds, so a restart does not reload every page at once.
+    "SERVERPUSH_RESYNC_JITTER": 10.0,
     # Seconds the clocks of Django hosts, push servers and Redis may disagree by:
     # time-derived cursors replay from this much earlier.
     "SERVERPUSH_CLOCK_SKEW": 2.0,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from django.apps import apps
 from django.db import DatabaseError, models, router
@@ -48,8 +49,7 @@ def read_back(entries: Iterable[Entry]) -> list[Entry]:
 
 def _read(label: str, changes: list[Entry]) -> None:
     try:
-        model = apps.get_model(label)
-        rows = {str(row.pk): row for row in model._base_manager.using(database_for(model)).filter(pk__in={e.pk for e in changes})}
+        found = rows(apps.get_model(label), {e.pk for e in changes})
     except (LookupError, DatabaseError, ValueError, TypeError) as exc:
         # The snapshot is the best there is; it is right unless a concurrent commit overtook it.
         logger.error("serverpush: could not read back %d %s row(s) (%s); sending them as logged", len(changes), label, exc)
@@ -59,7 +59,7 @@ def _read(label: str, changes: list[Entry]) -> None:
         return
     stats["readback_queries"] += 1
     for entry in changes:
-        entry.current = _current(entry, rows.get(str(entry.pk)))
+        entry.current = _current(entry, found.get(str(entry.pk)))
 
 
 def _current(entry: Entry, row: models.Model | None) -> Entry:
@@ -67,6 +67,11 @@ def _current(entry: Entry, row: models.Model | None) -> Entry:
         return Entry(entry.model, entry.pk, "delete", entry.fields, entry.ts, entry.position)
     op = "update" if entry.op == "delete" else entry.op  # deleted, then made again under the same pk
     return Entry(entry.model, entry.pk, op, snapshot(row), entry.ts, entry.position, row=row)
+
+
+def rows(model: type[models.Model], pks: Iterable[Any]) -> dict[str, models.Model]:
+    """The committed rows of ``pks`` that exist, by ``str(pk)``, in one query."""
+    return {str(row.pk): row for row in model._base_manager.using(database_for(model)).filter(pk__in=list(pks))}
 
 
 def database_for(model: type[models.Model]) -> str:

@@ -34,8 +34,7 @@ class Group:
     """Pages sharing a spec and an audience: one serialization per change, one room.
 
     ``pending`` holds ``(number, entry, obj)`` in log order for the workers;
-    ``fresh`` maps a member that joined while entries were pending to the last
-    number it already had replayed.
+    ``fresh`` maps a member to the last number its replay or heal already covered.
     """
 
     spec: Spec
@@ -120,11 +119,18 @@ class Index:
                 group = self.groups[room] = Group(spec, request, room)
                 self._index(spec, room)
             group.members.add(sid)
-            if group.pending:
-                group.fresh[sid] = group.enqueued
+            # What is queued or being serialized was covered by this page's replay (or heal).
+            group.fresh[sid] = group.enqueued
             rooms.append(room)
         self.sids[sid] = rooms
         return rooms
+
+    def supersede(self, group: Group) -> None:
+        """A heal just sent ``group``'s members the current state: what it has queued is stale, drop it."""
+        for _, entry, _ in group.pending:
+            self.emitted(entry)
+        group.pending.clear()
+        group.fresh = dict.fromkeys(group.members, group.enqueued)
 
     def remove(self, sid: str) -> None:
         for room in self.sids.pop(sid, ()):

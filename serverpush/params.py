@@ -83,6 +83,17 @@ class Params:
                 return check.field, check.value
         return None
 
+    def pinned(self) -> tuple[Any, ...] | None:
+        """The pks these params pin the objects to (``pk=``, ``pk__in=``), or None if they do not.
+
+        A page whose params pin its objects can be healed exactly: the push server
+        reads those rows and sends their current state.
+        """
+        for check in self.checks:
+            if check.field.primary_key and check.value is not None and check.lookup in ("exact", "in"):
+                return check.value if check.lookup == "in" else (check.value,)
+        return None
+
     def matches(self, entry: Entry, query_cache: dict[str, bool]) -> bool:
         if not all(check.matches(entry.pk, entry.fields) for check in self.checks):
             return False

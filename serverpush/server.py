@@ -20,6 +20,7 @@ from serverpush.current import read_back
 from serverpush.entries import Entry
 from serverpush.fanout import Index
 from serverpush.handlers import HandlerHost
+from serverpush.heal import Healer
 from serverpush.limits import Budget
 from serverpush.stats import stats
 from serverpush.workers import Workers
@@ -98,6 +99,7 @@ class PushServer:
         self.sio.on("*", self.on_unknown_event)
         self.watchers = Watchers(self)
         self.handlers = HandlerHost(self)
+        self.healer = Healer(self)
         self.app = socketio.WSGIApp(self.sio)
 
     def start(self) -> None:
@@ -118,23 +120,25 @@ class PushServer:
             self.sio.sleep(RETRY_SECONDS)
 
     def resync_all(self, gap: Gap) -> None:
-        """The log lost entries that live pages may not have had: every page must resync.
+        """The log lost entries that live pages may not have had: heal them, or have them reload.
 
-        Under the index lock, so a page going live meanwhile either is told here
-        or meets the gap in its own replay. The connections stay open (the pages
-        close them) but get nothing more: a page may still be inside its connect
-        handler, and disconnecting it there would leave a half-made connection.
+        Under the index lock, so a page going live meanwhile either is healed here
+        or meets the gap in its own replay.
         """
         with self.index.lock:
-            sids = list(self.index.sids)
-            for sid in sids:
-                self.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message}, to=sid)
-                self.index.remove(sid)
-                for room in self.sio.rooms(sid):
-                    if room != sid:
-                        self.sio.leave_room(sid, room)
-        stats["refreshes"] += len(sids)
-        logger.warning("serverpush: %s; told %d page(s) to resync", gap.message, len(sids))
+            self.healer.heal_all(gap)
+
+    def drop(self, sid: str) -> None:
+        """Stop sending anything to ``sid`` (it is to reload; call with the index lock held).
+
+        The connection stays open (the page closes it): a page may still be inside
+        its connect handler, and disconnecting it there would leave a half-made connection.
+        """
+        self.index.remove(sid)
+        self.watchers.remove(sid)
+        for room in self.sio.rooms(sid):
+            if room != sid:
+                self.sio.leave_room(sid, room)
 
     def deliver(self, entries: list[Entry]) -> None:
         stats["log_entries"] += len(entries)
@@ -199,21 +203,31 @@ class PushServer:
             nonlocal replayed
             replayed += self._replay(sid, entries, specs, request)
 
-        def join(head: str) -> None:
+        def join(head: str, **ready: Any) -> None:
             for room in self.index.add(sid, specs, request) + messages.rooms_for(request):
                 self.sio.enter_room(sid, room)
-            self.sio.emit("serverpush_ready", {"cursor": head, "replayed": replayed}, to=sid)
+            self.sio.emit("serverpush_ready", {"cursor": head, "replayed": replayed, **ready}, to=sid)
 
         try:
             catch_up(self.log, self.index.lock, cursor, replay, join)
         except Gap as gap:
-            stats["refreshes"] += 1
-            self.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message}, to=sid)
-            return
+            self._heal_joining(sid, specs, gap, join)
         except BadCursor as exc:
             raise Refused("bad_payload", str(exc)) from None
         except Unavailable as exc:
             raise Refused("server_error", str(exc)) from None
+
+    def _heal_joining(self, sid: str, specs: list[Spec], gap: Gap, join: Any) -> None:
+        """The log cannot cover the page's cursor: join it now and send it the current state, or have it reload."""
+        if not self.healer.can_heal(specs):
+            self.healer.reload(sid, gap)
+            return
+        with self.index.lock:
+            head = self.log.head()
+            join(head, healing=True)
+            if not self.healer.heal_joining(sid, gap, head):
+                self.drop(sid)
+                self.healer.reload(sid, gap)
 
     def _replay(self, sid: str, entries: list[Entry], specs: list[Spec], request: HttpRequest) -> int:
         sent = 0

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections
 
 from serverpush import conf
-from serverpush.current import read_back
+from serverpush.current import database_for, read_back, rows
 from serverpush.entries import CHANGE_OPS, Entry
 from serverpush.log import BadCursor, Gap, Unavailable
 from serverpush.replay import LEFT, catch_up, compact, follow
 from serverpush.stats import stats
 from serverpush.tokens import TokenError
-from serverpush.watch import Watch, read_watch_token, shown_mark, verify_shown
+from serverpush.watch import MAX_OBJECTS, Watch, read_watch_token, shown_mark, verify_shown
 
 if TYPE_CHECKING:
     from serverpush.server import PushServer
@@ -86,15 +86,32 @@ class Watchers:
         return watch, cursor, set(watch.shown) | (verify_shown(watch.room, marks) if marks is not None else set())
 
     def _join(self, sid: str, watch: Watch, cursor: str | None, shown: set[str] | None) -> tuple[list[dict[str, Any]], str]:
-        """What the page missed since ``cursor`` (sent in the ack), then the room."""
+        """What the page missed since ``cursor`` (sent in the ack), then the room.
+
+        If the log cannot cover ``cursor``, the current state of what is watched
+        instead (``resync: true``), when it can be known exactly.
+        """
         events: list[dict[str, Any]] = []
 
         def join(head: str) -> None:
             self._add(sid, watch, shown)
             self.sio.enter_room(sid, watch.room)
 
-        head = catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries, shown)), join)
-        return events, head
+        try:
+            return events, catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries, shown)), join)
+        except Gap:
+            with self.server.index.lock:
+                head = self.server.log.head()
+                healed = heal_events(watch, shown, head)
+                if healed is None:
+                    raise
+                join(head)
+            stats["watch_heals"] += 1
+            return healed, head
+
+    def heal_events(self, room: str, head: str) -> list[dict[str, Any]] | None:
+        """The current state of what ``room`` watches (None if it cannot be known); call with the index lock held."""
+        return heal_events(self.watches[room], self.shown.get(room), head)
 
     def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not self.server.allow(sid):
@@ -173,6 +190,46 @@ def _replay(watch: Watch, entries: list[Entry], shown: set[str] | None) -> list[
     """
     found = compact(read_back(entries), [watch], [shown] if shown is not None else None)
     return [_left(watch, entry, replay=True) if op == LEFT else {**_payload(watch, entry, replay=True, mark=shown is not None), "op": op} for _, entry, op in found]
+
+
+def heal_events(watch: Watch, shown: set[str] | None, cursor: str) -> list[dict[str, Any]] | None:
+    """Resync events for everything ``watch`` shows: the watched objects, or a filter's current members.
+
+    ``shown`` (the pks a page shows under a filter) is brought up to date; those no
+    longer in the filter are sent leaving. None when it cannot be known exactly: a
+    watch of a whole model, or a filter whose shown objects are unknown or too many.
+    """
+    if watch.pks is not None:
+        found = rows(watch.model, watch.pks)
+        events = [_payload(watch, _present(found[pk])) if pk in found else _gone(watch, pk) for pk in watch.pks]
+    elif shown is not None:
+        members = list(watch.model._base_manager.using(database_for(watch.model)).filter(**watch.lookups)[: MAX_OBJECTS + 1])
+        if len(members) > MAX_OBJECTS:
+            return None
+        now = {str(row.pk) for row in members}
+        events = [_payload(watch, _present(row), mark=True) for row in members]
+        events += [_left(watch, Entry(watch.label, _pk(watch, pk), "delete", {})) for pk in sorted(shown - now)]
+        shown.clear()
+        shown.update(now)
+    else:
+        return None
+    return [{**event, "cursor": cursor, "resync": True} for event in events]
+
+
+def _present(row: Any) -> Entry:
+    entry = Entry.of(row, "update")
+    entry.row = row
+    return entry
+
+
+def _gone(watch: Watch, pk: str) -> dict[str, Any]:
+    pk = _pk(watch, pk)
+    return {"sub": watch.room, "op": "delete", "model": watch.label, "pk": pk, "data": {"pk": pk}, "replay": False}
+
+
+def _pk(watch: Watch, pk: str) -> Any:
+    """A pk kept as text, as the model's pk field gives it (events carry ``5``, not ``"5"``)."""
+    return watch.model._meta.pk.to_python(pk)
 
 
 def _payload(watch: Watch, entry: Entry, replay: bool = False, mark: bool = False) -> dict[str, Any]:

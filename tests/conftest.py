@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import socketio
@@ -23,6 +22,9 @@ from django.test import Client
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.ports import free_port
+
+if TYPE_CHECKING:
+    from tests.redis_fixture import RedisServer
 
 pytest_plugins = ["tests.redis_fixture"]
 
@@ -127,7 +129,7 @@ class Listener:
     error: Any = None
 
     def __post_init__(self) -> None:
-        for name in ("serverpush", "serverpush_ready", "serverpush_refresh"):
+        for name in ("serverpush", "serverpush_ready", "serverpush_refresh", "serverpush_resynced"):
             self.client.on(name, lambda data, name=name: self.events.append((name, data)))
         self.client.on("connect_error", lambda data: setattr(self, "error", data))
 
@@ -313,3 +315,39 @@ class DemoServer:
         finally:
             if self.leftovers():
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@dataclass
+class Backend:
+    """A push server on one kind of log, and how to lose that log."""
+
+    name: str
+    server: PushServer
+    redis: RedisServer | None
+
+    def restart_log(self) -> None:
+        """Memory: the push server restarts (its ring is gone). Redis: it restarts empty."""
+        if self.redis is None:
+            self.server.stop()
+            self.server.start()
+        else:
+            self.redis.restart()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..., PushServer], settings: Any) -> Callable[..., Backend]:
+    """``start(size=None, async_mode=...)``: a push server on the parametrized log, keeping about ``size`` entries."""
+
+    def start(size: int | None = None, async_mode: str = "eventlet") -> Backend:
+        if request.param == "memory":
+            request.getfixturevalue("memory_log")  # even when the suite runs on Redis
+            overrides = {"SERVERPUSH_MEMORY_LOG_SIZE": size} if size else None
+            return Backend("memory", start_push_server(settings=overrides, async_mode=async_mode), None)
+        redis = request.getfixturevalue("redis_log")
+        overrides = {}
+        if size:
+            settings.SERVERPUSH_REDIS_MAXLEN = overrides["SERVERPUSH_REDIS_MAXLEN"] = size
+            redis.client().config_set("stream-node-max-entries", 4)  # so that '~' trimming bites at this size
+        return Backend("redis", start_push_server(env=redis.push_env(**overrides), async_mode=async_mode), redis)
+
+    return start

@@ -22,7 +22,9 @@ class Tab:
         self.state: dict[tuple[str, Any], Any] = {}
         self.events: list[tuple[str, Any]] = []
         self.refreshes: list[dict[str, Any]] = []
+        self.heals: list[dict[str, Any]] = []
         self.live = False
+        self.healing = False
         self.error: Any = None
         self._sio: socketio.Client | None = None
         self._lock = threading.Lock()
@@ -31,13 +33,13 @@ class Tab:
         sio = socketio.Client(reconnection=False)
         self._sio = sio
         self.live = False
-        for name, apply in (("serverpush", self._apply), ("serverpush_ready", self._ready), ("serverpush_refresh", self._refresh)):
+        for name, apply in (("serverpush", self._apply), ("serverpush_ready", self._ready), ("serverpush_refresh", self._refresh), ("serverpush_resynced", self._resynced)):
             sio.on(name, lambda data, sio=sio, name=name, apply=apply: self._on(sio, name, data, apply))
         sio.on("connect_error", lambda data: setattr(self, "error", data))
         cookies = "; ".join(f"{k}={v}" for k, v in self.page.cookies.items())
         sio.connect(server.url, auth={"token": self.page.token, "cursor": self.cursor}, headers={"Cookie": cookies} if cookies else {}, transports=["websocket"], wait_timeout=10)
         if wait:
-            self.wait(lambda: self.live or self.refreshes, "serverpush_ready")
+            self.wait(lambda: (self.live and not self.healing) or self.refreshes, "serverpush_ready")
         return self
 
     def _on(self, sio: socketio.Client, name: str, data: Any, apply: Any) -> None:
@@ -53,9 +55,15 @@ class Tab:
     def _ready(self, msg: dict[str, Any]) -> None:
         self.cursor = msg["cursor"]
         self.live = True
+        self.healing = bool(msg.get("healing"))  # the current state is on its way
 
     def _refresh(self, msg: dict[str, Any]) -> None:
         self.refreshes.append(msg)
+
+    def _resynced(self, msg: dict[str, Any]) -> None:
+        self.heals.append(msg)
+        self.healing = False
+        self.cursor = msg["cursor"]
 
     def disconnect(self) -> None:
         """Leave as a closing tab does: at once (the socket closes in the background)."""

@@ -99,16 +99,22 @@ def test_anonymous_pages_connect_without_a_session(push_server, listeners, brows
     tab.wait(lambda: tab.live("note"))
 
 
-def test_a_restarted_push_server_tells_pages_to_resync(memory_log, start_push_server, listeners, browser_client):
+def test_a_restarted_push_server_heals_pages_that_come_back(memory_log, start_push_server, listeners, browser_client):
     server = start_push_server()
     note = Note.objects.create(title="x")
     tab = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"))
     cursor = tab.named("serverpush_ready")[0]["cursor"]
     server.stop()
+    note.title = "changed while the push server was down"
+    note.save()
     server.start()
     again = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"), cursor=cursor)
-    assert [r["code"] for r in again.named("serverpush_refresh")] == ["log_restarted"]
-    assert not again.named("serverpush_ready")
+    again.wait(lambda: again.named("serverpush_resynced"), "serverpush_resynced")
+    assert again.named("serverpush_ready")[0]["healing"] is True and not again.named("serverpush_refresh")
+    assert [r["code"] for r in again.named("serverpush_resynced")] == ["log_restarted"]
+    healed = {u["name"]: u for u in again.updates() if u["resync"]}
+    assert set(healed) == {"note", "note_for_user", "note_shared", "note_lang"}
+    assert healed["note"]["data"]["title"] == "changed while the push server was down"
 
 
 @pytest.mark.parametrize("async_mode", ["gevent", "threading"])

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,47 +16,10 @@ from django.db import connections
 from django.test import Client
 
 from tests.conftest import PushServer
-from tests.redis_fixture import RedisServer
 from tests.tabs import Tab
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@dataclass
-class Backend:
-    """A push server on one kind of log, and how to lose that log."""
-
-    name: str
-    server: PushServer
-    redis: RedisServer | None
-
-    def restart_log(self) -> None:
-        """Memory: the push server restarts (its ring is gone). Redis: it restarts empty."""
-        if self.redis is None:
-            self.server.stop()
-            self.server.start()
-        else:
-            self.redis.restart()
-
-
-@pytest.fixture(params=["memory", "redis"])
-def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..., PushServer], settings: Any) -> Callable[..., Backend]:
-    """``start(size=None, async_mode=...)``: a push server on the parametrized log, keeping about ``size`` entries."""
-
-    def start(size: int | None = None, async_mode: str = "eventlet") -> Backend:
-        if request.param == "memory":
-            request.getfixturevalue("memory_log")  # even when the suite runs on Redis
-            overrides = {"SERVERPUSH_MEMORY_LOG_SIZE": size} if size else None
-            return Backend("memory", start_push_server(settings=overrides, async_mode=async_mode), None)
-        redis = request.getfixturevalue("redis_log")
-        overrides = {}
-        if size:
-            settings.SERVERPUSH_REDIS_MAXLEN = overrides["SERVERPUSH_REDIS_MAXLEN"] = size
-            redis.client().config_set("stream-node-max-entries", 4)  # so that '~' trimming bites at this size
-        return Backend("redis", start_push_server(env=redis.push_env(**overrides), async_mode=async_mode), redis)
-
-    return start
 
 
 def titles(tab: Tab, name: str = "registered") -> dict[Any, Any]:

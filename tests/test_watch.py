@@ -165,13 +165,18 @@ def test_an_object_leaving_a_watched_filter_is_reported_and_no_other(watcher, br
     never = Note.objects.create(title="never shown", rank=3)
     w = watcher(browser_client, "/t/watch/ranked/")  # rank >= 10
     assert w.subscribe()["ok"]
+    # One step at a time: the push server sends rows as they are when it reads them,
+    # so changes that follow each other closely may arrive as their final state only.
     joined = Note.objects.create(title="joined", rank=15)
+    w.catch_up()
     rename(shown, "shown, now low", rank=4)
     rename(never, "never shown, still low", rank=2)
+    w.catch_up()
     rename(joined, "joined, now low", rank=1)
+    w.catch_up()
     rename(shown, "still low", rank=5)  # gone already: nothing more
     rename(joined, "back", rank=20)
-    w.wait(lambda: w.events(joined.pk)[-1:] and w.events(joined.pk)[-1]["data"]["title"] == "back")
+    w.wait(lambda: w.events(joined.pk)[-1:] and w.events(joined.pk)[-1]["data"].get("title") == "back")
     assert left(w.events()) == [("create", joined.pk, False), ("delete", shown.pk, True), ("delete", joined.pk, True), ("update", joined.pk, False)]
     assert w.events(shown.pk)[0]["data"] == {"pk": shown.pk}  # the pk only: its new state is outside the filter
 
@@ -270,7 +275,9 @@ def test_a_model_watch_gets_every_change_of_the_model(watcher, browser_client):
     w = watcher(browser_client, "/t/watch/model/")
     assert w.subscribe()["ok"]
     note = Note.objects.create(title="new")
+    w.catch_up()  # each change read back before the next: the row as each one left it
     rename(note, "renamed")
+    w.catch_up()
     pk = note.pk
     note.delete()
     w.wait(lambda: len(w.events(pk)) == 3)
@@ -315,7 +322,8 @@ def test_bad_subscribe_payloads_are_refused_with_a_code(watcher, browser_client)
     w = watcher(browser_client, f"/t/watch/note/?pk={note.pk}")
     assert w.subscribe(token=w.token[:-3] + "abc")["code"] == "token_invalid"
     assert w.listener.client.call("serverpush_subscribe", "nope", timeout=10)["code"] == "bad_payload"
-    assert w.subscribe(cursor="t1")["code"] == "log_restarted"
+    healed = w.subscribe(cursor="t1")  # before the log began: the current state instead of a replay
+    assert healed["ok"] and [(e["op"], e["data"]["title"], e["resync"]) for e in healed["events"]] == [("update", "n", True)]
 
 
 def test_the_password_hash_is_never_sent_and_fields_narrow_the_rest(watcher, user_client):

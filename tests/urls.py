@@ -4,10 +4,12 @@ from tests.testapp import views
 
 urlpatterns = [
     path("t/hello/", views.hello),
+    path("t/greet/", views.greet),
     path("t/hello-fields/", views.hello_fields),
     path("t/hello-custom/", views.hello_custom),
     path("t/note/<int:pk>/", views.note),
     path("t/note-cbv/<int:pk>/", views.NoteDetail.as_view()),
+    path("t/notes-in/<str:pks>/", views.notes_in),
     path("t/my-notes/", views.my_notes),
     path("t/titled/<str:word>/", views.titled),
     path("t/broken/", views.broken),

@@ -116,7 +116,7 @@ def open_page(browser, base_url):
 
 PUSH = {"name": "reload", "op": "update", "model": "auth.user", "pk": 1,
         "data": {"greeting": "Hey, alice!"}, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False}
-META = {"op": "update", "model": "auth.user", "pk": 1, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False}
+META = {"op": "update", "model": "auth.user", "pk": 1, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False, "resync": False}
 
 BIND_JQ = """() => $(document).bind('serverpush_reload', function (event, data, meta) {
     calls.push({via: 'jquery', type: event.type, data: data, meta: meta, nargs: arguments.length});
@@ -239,9 +239,9 @@ def test_refresh_prevented_does_not_reload(open_page, preventer):
     page.evaluate(PREVENTERS[preventer])
     handle(page, "serverpush_refresh", {"code": "log_restarted", "message": "new epoch"})
     handle(page, "serverpush_refresh", {"code": "log_gap", "message": "second one"})
-    assert page.evaluate("calls") == [{"code": "log_restarted", "message": "new epoch"}]
+    assert page.evaluate("calls") == [{"code": "log_restarted", "message": "new epoch", "delay": 0}]
     assert page.evaluate("serverpush.refreshed") == {
-        "code": "log_restarted", "message": "new epoch", "reload": False}
+        "code": "log_restarted", "message": "new epoch", "reload": False, "delay": 0}
     assert page.evaluate("serverpush.state") == "refused"
     assert page.evaluate("sessionStorage.loads") == "1"
     assert navigations == []
@@ -253,7 +253,30 @@ def test_refresh_fires_once_across_sources(open_page):
     handle(page, "connect_error", {"message": "x", "data": {"code": "session_mismatch",
                                                           "message": "other user"}})
     handle(page, "serverpush_refresh", {"code": "log_gap", "message": "gone"})
-    assert page.evaluate("calls") == [{"code": "session_mismatch", "message": "other user"}]
+    assert page.evaluate("calls") == [{"code": "session_mismatch", "message": "other user", "delay": 0}]
+
+
+def test_a_refresh_after_a_log_gap_reloads_after_a_random_delay_within_the_jitter(open_page):
+    page = open_page()
+    page.evaluate("""() => { window.t0 = Date.now(); serverpush.reload = () => calls.push(Date.now() - t0); }""")
+    handle(page, "serverpush_refresh", {"code": "log_gap", "message": "gone", "jitter_ms": 1500})
+    delay = page.evaluate("serverpush.refreshed.delay")
+    assert 0 <= delay < 1500 and page.evaluate("serverpush.refreshed.reload") is True
+    page.wait_for_function("calls.length === 1", timeout=TIMEOUT)
+    assert page.evaluate("calls")[0] >= delay  # not before its turn
+    delays = {open_page().evaluate("""() => { serverpush.reload = () => {};
+        serverpush._handle('serverpush_refresh', {code: 'log_gap', message: 'x', jitter_ms: 10000000});
+        return serverpush.refreshed.delay; }""") for _ in range(3)}
+    assert len(delays) == 3  # pages spread their reloads
+
+
+def test_resynced_keeps_the_page_live_and_fires_an_event(open_page):
+    page = open_page()
+    page.evaluate("""() => document.addEventListener('serverpush_resynced', e => calls.push(e.detail))""")
+    handle(page, "serverpush", dict(PUSH, resync=True, cursor="e:9"))
+    handle(page, "serverpush_resynced", {"code": "log_restarted", "cursor": "e:10", "healed": 1})
+    assert page.evaluate("calls") == [{"code": "log_restarted", "healed": 1}]
+    assert page.evaluate("[serverpush.state, serverpush.cursor, serverpush.healed, serverpush.refreshed]") == ["live", "e:10", 1, None]
 
 
 @pytest.mark.parametrize("code", ["bad_payload", "token_invalid"])

@@ -48,6 +48,16 @@ def hello_update(request):
     return [{'name': 'reload', 'model': User, 'params': {'pk': request.user.pk}, 'serializer': 'hello'}]
 
 
+def greet(request, user=None, data=None):
+    if user is None:
+        return page(request)
+    return HttpResponse('Hey, %s!' % request.user.username)  # the seed README's body: request.user
+
+
+def greet_update(request):
+    return [{'name': 'reload', 'model': User, 'params': {'pk': request.user.pk}, 'serializer': 'greet'}]
+
+
 # Notes: URL arguments, shared audiences, lists, deletes.
 
 def note(request, pk):
@@ -65,6 +75,14 @@ def note_update(request, pk):
 
 def note_for_user(request, note, data):
     return {"title": note.title, "viewer": request.user.username or "anonymous", "language": request.LANGUAGE_CODE}
+
+
+def notes_in(request, pks):
+    return page(request)
+
+
+def notes_in_update(request, pks):
+    return [{"name": "listed", "model": Note, "params": {"pk__in": [int(pk) for pk in pks.split(",")]}, "data": {"title": "object.title"}}]
 
 
 def my_notes(request):

@@ -20,8 +20,10 @@
     token: null,          // the page token, for ws.js
     socket: null,
     received: 0,          // number of `serverpush` events applied
-    refreshed: null,      // {code, message, reload} once serverpush_refresh has fired
+    healed: 0,            // times the server sent the current state instead of a replay
+    refreshed: null,      // {code, message, reload, delay} once serverpush_refresh has fired
     connect: connect,
+    reload: function () { location.reload(); },  // how a refresh reloads; a page may replace it
     _handle: handle       // test hook: the very function the socket listeners call
   };
 
@@ -87,6 +89,7 @@
       case 'serverpush': return onPush(payload);
       case 'serverpush_ready': return onReady(payload);
       case 'serverpush_refresh': return refresh(payload || {});
+      case 'serverpush_resynced': return onResynced(payload || {});
       case 'serverpush_error': return onError(payload || {});
       case 'connect': return onConnect();
       case 'connect_error': return onConnectError(payload);
@@ -109,7 +112,7 @@
     // reconnect still resumes after this event instead of replaying it forever.
     api.cursor = msg.cursor;
     api.received += 1;
-    var meta = {op: msg.op, model: msg.model, pk: msg.pk, id: msg.id, cursor: msg.cursor, replay: !!msg.replay};
+    var meta = {op: msg.op, model: msg.model, pk: msg.pk, id: msg.id, cursor: msg.cursor, replay: !!msg.replay, resync: !!msg.resync};
     fire('serverpush_' + msg.name, msg.data, meta, false);
   }
 
@@ -130,16 +133,27 @@
     fire('serverpush_ready', {cursor: msg.cursor, replayed: msg.replayed}, null, false);
   }
 
-  // The page may be stale and the server cannot fix that by replaying: the only safe
-  // default is a reload, which renders a fresh page, token and cursor.
+  // The server could not replay what the page missed, and sent the current state of
+  // everything it shows instead (events with meta.resync): the page is whole again.
+  function onResynced(info) {
+    if (info.cursor != null) api.cursor = info.cursor;
+    api.healed += 1;
+    api.state = 'live';
+    fire('serverpush_resynced', {code: info.code, healed: info.healed}, null, false);
+  }
+
+  // The page may be stale and the server can neither replay nor heal it: the only safe
+  // default is a reload, which renders a fresh page, token and cursor. After a log gap
+  // the server asks for a random delay (jitter_ms), so its pages do not all reload at once.
   function refresh(info) {
     if (api.refreshed) return;  // at most once per page load
-    var detail = {code: info.code, message: info.message};
-    api.refreshed = {code: detail.code, message: detail.message, reload: false};
+    var delay = info.jitter_ms > 0 ? Math.floor(Math.random() * info.jitter_ms) : 0;
+    var detail = {code: info.code, message: info.message, delay: delay};
+    api.refreshed = {code: detail.code, message: detail.message, reload: false, delay: delay};
     stop();
     if (fire('serverpush_refresh', detail, null, true)) {
       api.refreshed.reload = true;
-      location.reload();
+      setTimeout(function () { api.reload(); }, delay);
     }
   }
 
@@ -227,7 +241,7 @@
       forceNew: true  // io() would otherwise hand back a cached socket with old auth
     });
     api.socket = socket;
-    ['connect', 'serverpush', 'serverpush_ready', 'serverpush_refresh', 'serverpush_error', 'connect_error', 'disconnect']
+    ['connect', 'serverpush', 'serverpush_ready', 'serverpush_refresh', 'serverpush_resynced', 'serverpush_error', 'connect_error', 'disconnect']
       .forEach(function (name) {
         socket.on(name, function (payload) {
           if (socket === api.socket) handle(name, payload);

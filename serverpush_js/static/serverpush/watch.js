@@ -103,7 +103,7 @@
     else if (msg.shown) remember(s.shown, msg.pk, msg.shown);
     var callback = s.callbacks[msg.op];
     if (typeof callback !== 'function') return;
-    var meta = {op: msg.op, model: msg.model, pk: msg.pk, cursor: msg.cursor, replay: !!msg.replay, left: !!msg.left};
+    var meta = {op: msg.op, model: msg.model, pk: msg.pk, cursor: msg.cursor, replay: !!msg.replay, left: !!msg.left, resync: !!msg.resync};
     try {
       callback.call(s, msg.data, meta);
     } catch (err) {
