@@ -105,6 +105,7 @@ class PushServer:
     def start(self) -> None:
         """Start the serializer workers and tail the log; call once, before serving."""
         self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"))
+        self.log.open(self.async_mode)
         self.sio.start_background_task(self._tail)
 
     def _tail(self) -> None:

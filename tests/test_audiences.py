@@ -112,7 +112,7 @@ def test_a_restarted_push_server_heals_pages_that_come_back(memory_log, start_pu
     again.wait(lambda: again.named("serverpush_resynced"), "serverpush_resynced")
     assert again.named("serverpush_ready")[0]["healing"] is True and not again.named("serverpush_refresh")
     assert [r["code"] for r in again.named("serverpush_resynced")] == ["log_restarted"]
-    healed = {u["name"]: u for u in again.updates() if u["resync"]}
+    healed = {u["name"]: u for u in again.updates() if u.get("resync")}
     assert set(healed) == {"note", "note_for_user", "note_shared", "note_lang"}
     assert healed["note"]["data"]["title"] == "changed while the push server was down"
 

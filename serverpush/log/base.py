@@ -50,6 +50,9 @@ class Log:
         """
         return self.cursor_at(time.time_ns() // 1_000_000)
 
+    def open(self, async_mode: str) -> None:
+        """Get ready to :meth:`serve`, in the push server, before it accepts its first page."""
+
     def serve(self, deliver: Deliver, async_mode: str) -> None:
         """Run forever in the push server, passing each new batch of entries to ``deliver``.
 

@@ -112,16 +112,20 @@ class MemoryLog(Log):
     def cursor_at(self, started_ms: int) -> str:
         return f"t{started_ms}"
 
+    def open(self, async_mode: str) -> None:
+        """Start the ring (its epoch) and bind the notifier, before the first page can connect."""
+        if self._receiver is None:
+            self._ring = Ring(conf.get("SERVERPUSH_MEMORY_LOG_SIZE"))
+            self._senders = notifier.Senders(self._ring.started_ms)
+            self._receiver = notifier.Receiver(notifier.endpoint(), notifier.zmq_for(async_mode))
+
     def serve(self, deliver: Deliver, async_mode: str) -> None:
         """Take frames from the notifier; raise :class:`Gap` after marking changes that never arrived.
 
         The ring and the socket outlive a :class:`Gap`: the server heals its pages and
         calls ``serve`` again, in the same epoch.
         """
-        if self._receiver is None:
-            self._ring = Ring(conf.get("SERVERPUSH_MEMORY_LOG_SIZE"))
-            self._senders = notifier.Senders(self._ring.started_ms)
-            self._receiver = notifier.Receiver(notifier.endpoint(), notifier.zmq_for(async_mode))
+        self.open(async_mode)
         while True:
             batch: list[Entry] = []
             for frame in self._receiver.frames():

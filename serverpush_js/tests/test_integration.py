@@ -176,6 +176,7 @@ def test_watch_callbacks_get_what_changed_and_whether_it_left_the_filter(push, o
     page = open_page("/t/watch/ranked/")  # Note.objects.filter(rank__gte=10)
     subscribe_recording(page)
     save(shown, "renamed")
+    page.wait_for_function("calls.some(c => c.op === 'update')")  # before the next change: rows are read back
     shown.rank = 3
     save(shown, "out of the filter")
     page.wait_for_function("calls.some(c => c.op === 'delete')")
