@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from demo import partials
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "serverpush-demo-not-secret")
 DEBUG = True
@@ -39,6 +41,7 @@ TEMPLATES = [
         },
     }
 ]
+partials.enable(INSTALLED_APPS, TEMPLATES)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

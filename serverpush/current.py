@@ -64,9 +64,9 @@ def _read(label: str, changes: list[Entry]) -> None:
 
 def _current(entry: Entry, row: models.Model | None) -> Entry:
     if row is None:  # gone: a delete, matched and serialized from the snapshot it had
-        return Entry(entry.model, entry.pk, "delete", entry.fields, entry.ts, entry.position)
+        return Entry(entry.model, entry.pk, "delete", entry.fields, entry.ts, entry.position, tab=entry.tab)
     op = "update" if entry.op == "delete" else entry.op  # deleted, then made again under the same pk
-    return Entry(entry.model, entry.pk, op, snapshot(row), entry.ts, entry.position, row=row)
+    return Entry(entry.model, entry.pk, op, snapshot(row), entry.ts, entry.position, tab=entry.tab, row=row)
 
 
 def rows(model: type[models.Model], pks: Iterable[Any]) -> dict[str, models.Model]:

@@ -5,6 +5,7 @@ is a snapshot of the object's concrete fields as the transaction wrote them, and
 ``ts`` the time its transaction committed. The push server treats a change as
 "this object changed" and sends the row as the database holds it then
 (:mod:`serverpush.current`); the snapshot matches and serializes a delete.
+``"tab"`` is added when a page's own request made the change (:mod:`serverpush.tabs`).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from serverpush import conf
+from serverpush.tabs import current_tab
 
 CHANGE_OPS = ("create", "update", "delete")
 # ``message``: a direct message (serverpush.messages), model "" and fields {name, data, to}.
@@ -48,6 +50,7 @@ class Entry:
     fields: dict[str, Any]
     ts: int = field(default_factory=lambda: now_ms())
     position: str | None = None
+    tab: str | None = None  # the id of the tab whose request made the change, if it said
     # In the push server: the change as the database held it when it was read back
     # (serverpush.current), and the row it was read from.
     current: Entry | None = field(default=None, repr=False, compare=False)
@@ -55,8 +58,8 @@ class Entry:
 
     @classmethod
     def of(cls, obj: models.Model, op: str) -> Entry:
-        """Snapshot ``obj`` as a change of kind ``op``."""
-        return cls(model=obj._meta.label_lower, pk=_json_value(obj._meta.pk, obj), op=op, fields=snapshot(obj))
+        """Snapshot ``obj`` as a change of kind ``op``, made by the current request's tab."""
+        return cls(model=obj._meta.label_lower, pk=_json_value(obj._meta.pk, obj), op=op, fields=snapshot(obj), tab=current_tab())
 
     def instance(self) -> models.Model:
         """The object: the row it was read from, or rebuilt from the snapshot."""
@@ -65,7 +68,10 @@ class Entry:
         return rebuild(apps.get_model(self.model), self.pk, self.fields)
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "pk": self.pk, "op": self.op, "fields": self.fields, "ts": self.ts}
+        data = {"model": self.model, "pk": self.pk, "op": self.op, "fields": self.fields, "ts": self.ts}
+        if self.tab is not None:
+            data["tab"] = self.tab
+        return data
 
 
 def snapshot(obj: models.Model) -> dict[str, Any]:
@@ -121,9 +127,9 @@ def _entry(item: Any) -> Entry:
     if not isinstance(item, dict):
         raise ValueError(f"expected an entry object, got {item!r:.80}")
     try:
-        entry = Entry(model=item["model"], pk=item["pk"], op=item["op"], fields=item["fields"], ts=item["ts"])
+        entry = Entry(model=item["model"], pk=item["pk"], op=item["op"], fields=item["fields"], ts=item["ts"], tab=item.get("tab"))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"entry {item!r:.80} lacks key {exc}") from None
-    if entry.op not in OPS or not isinstance(entry.fields, dict) or not isinstance(entry.model, str):
+    if entry.op not in OPS or not isinstance(entry.fields, dict) or not isinstance(entry.model, str) or not isinstance(entry.tab, (str, type(None))):
         raise ValueError(f"malformed entry {item!r:.80}")
     return entry

@@ -75,7 +75,10 @@ def payload(spec: Spec, request: HttpRequest, entry: Entry, obj: models.Model, r
             return None
         data = None
     stats["serializations"] += 1
-    return {"name": spec.name, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": data, "id": entry.position, "cursor": entry.position, "replay": replay}
+    message = {"name": spec.name, "op": entry.op, "model": entry.model, "pk": entry.pk, "data": data, "id": entry.position, "cursor": entry.position, "replay": replay}
+    if entry.tab is not None:
+        message["tab"] = entry.tab  # so the tab that made the change does not refresh for it again
+    return message
 
 
 

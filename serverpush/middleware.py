@@ -5,6 +5,10 @@ must be read before the view reads the database. With the Redis log this is one
 round trip per live page (none for pages without subscriptions) and gives an
 exact log position. Pages that only a template tag makes live, and every page
 without the middleware, get a time-derived cursor (see docs/redis.md).
+
+It also notes which tab sent the request (``X-Serverpush-Tab``, see
+:mod:`serverpush.tabs`), so the changes the request makes are not echoed to it as
+page refreshes.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 
 from serverpush.client import CURSOR_ATTR, is_live
 from serverpush.log import get_log
+from serverpush.tabs import reset_current_tab, set_current_tab, tab_of
 
 
 class ServerPushMiddleware:
@@ -22,7 +27,11 @@ class ServerPushMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        token = set_current_tab(tab_of(request))
+        try:
+            return self.get_response(request)
+        finally:
+            reset_current_tab(token)
 
     def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any) -> None:
         if is_live(request):

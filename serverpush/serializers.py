@@ -1,8 +1,9 @@
-"""The three ways a spec turns a changed object into a payload.
+"""The ways a spec turns a changed object into a payload.
 
-Each serializer is called as ``serializer(request, obj, data)`` and says, through
-``default_vary``, which parts of the request its output may depend on: the push
-server serializes once per distinct value of those parts.
+The original three (a field map, a callable, a view), a template fragment, and
+none at all (a signal). Each serializer is called as ``serializer(request, obj,
+data)`` and says, through ``default_vary``, which parts of the request its output
+may depend on: the push server serializes once per distinct value of those parts.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.template.base import Variable, VariableDoesNotExist
+from django.template.loader import get_template
 
 REQUEST_VARY = frozenset({"user", "language"})
 
@@ -71,3 +73,35 @@ class ViewSerializer:
         if not isinstance(response, HttpResponse):
             raise TypeError(f"view serializer {self.key[5:]} returned {type(response).__name__}, not an HttpResponse")
         return response.content.decode(response.charset)
+
+
+class FragmentSerializer:
+    """``'template': 'items.html#item'``: a template, or one partial of it, rendered per change.
+
+    The context is the page's request (context processors run) plus ``object``, the
+    object under its model's name, and ``data``. Rendered in the push server, with
+    no CSRF cookie: keep ``{% csrf_token %}`` out of fragments.
+    """
+
+    default_vary = REQUEST_VARY
+
+    def __init__(self, template_name: str, model: type[models.Model]) -> None:
+        self.template = get_template(template_name)  # a missing template fails when the spec is read
+        self.model_name = model._meta.model_name
+        self.key = f"template:{template_name}"
+
+    def __call__(self, request: HttpRequest, obj: models.Model, data: Any) -> str:
+        return self.template.render({"object": obj, self.model_name: obj, "data": data}, request)
+
+
+class Signal:
+    """``'data': None``: no payload; the page learns which object changed, and how, from ``meta``.
+
+    What a page refresh needs: the page fetches itself anew, whatever changed.
+    """
+
+    default_vary: frozenset[str] = frozenset()
+    key = "signal"
+
+    def __call__(self, request: HttpRequest, obj: models.Model, data: Any) -> None:
+        return None

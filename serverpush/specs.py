@@ -4,6 +4,9 @@ A spec says which changes a page shows and how each is serialized::
 
     {'name': 'username_change', 'model': User, 'params': {'pk': request.user.pk},
      'data': {'username': 'object.username'}}
+
+The payload comes from ``data`` (a field map; ``None`` for none), ``serializer`` (a
+callable or a view) or ``template`` (a template or partial, ``'items.html#item'``).
 """
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.template import TemplateSyntaxError
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils.module_loading import import_string
 
 from serverpush.params import Params
-from serverpush.serializers import REQUEST_VARY, CallableSerializer, FieldMap, ViewSerializer
+from serverpush.serializers import REQUEST_VARY, CallableSerializer, FieldMap, FragmentSerializer, Signal, ViewSerializer
 
-KEYS = ("name", "model", "params", "data", "serializer", "vary")
+KEYS = ("name", "model", "params", "data", "serializer", "template", "vary")
+Serializer = FieldMap | CallableSerializer | ViewSerializer | FragmentSerializer | Signal
 
 
 class SpecError(ImproperlyConfigured):
@@ -35,7 +39,7 @@ class Spec:
     model: type[models.Model]
     params: Params
     data: Any
-    serializer: FieldMap | CallableSerializer | ViewSerializer
+    serializer: Serializer
     vary: frozenset[str]
     source: str
 
@@ -109,12 +113,16 @@ def _params(value: Any, model: type[models.Model], where: str) -> Params:
         raise SpecError(f"{where}: key 'params' {value!r:.80} is not valid for {model.__name__}: {exc}") from None
 
 
-def _serializer(raw: dict[str, Any], model: type[models.Model], where: str, module: str | None) -> Any:
+def _serializer(raw: dict[str, Any], model: type[models.Model], where: str, module: str | None) -> Serializer:
+    if "template" in raw:
+        return _template(raw, model, where)
     serializer = raw.get("serializer")
     if serializer is None:
         data = raw.get("data")
+        if data is None and "data" in raw:
+            return Signal()
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-            raise SpecError(f"{where}: without 'serializer', key 'data' must be a field map like {{'username': 'object.username'}}, got {data!r:.80}.")
+            raise SpecError(f"{where}: without 'serializer' or 'template', key 'data' must be a field map like {{'username': 'object.username'}}, or None for no payload, got {data!r:.80}.")
         try:
             return FieldMap(data, model)
         except TemplateSyntaxError as exc:
@@ -124,6 +132,20 @@ def _serializer(raw: dict[str, Any], model: type[models.Model], where: str, modu
     if callable(serializer):
         return CallableSerializer(serializer)
     raise SpecError(f"{where}: key 'serializer' is {serializer!r:.80}; expected a callable f(request, obj, data) or a view name.")
+
+
+def _template(raw: dict[str, Any], model: type[models.Model], where: str) -> FragmentSerializer:
+    name = raw["template"]
+    if "serializer" in raw:
+        raise SpecError(f"{where}: give 'template' or 'serializer', not both.")
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"{where}: key 'template' is {name!r:.80}; expected a template name, or a partial as 'items.html#item'.")
+    try:
+        return FragmentSerializer(name, model)
+    except TemplateDoesNotExist:
+        raise SpecError(f"{where}: key 'template' names {name!r}, which no template loader finds (for a partial: is it defined with {{% partialdef %}}, and are partials enabled?).") from None
+    except TemplateSyntaxError as exc:
+        raise SpecError(f"{where}: the template {name!r} of key 'template' does not compile: {exc}") from None
 
 
 def _view(name: str, where: str, module: str | None) -> Any:

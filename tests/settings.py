@@ -2,6 +2,7 @@
 import os
 import tempfile
 
+from demo import partials
 from tests.ports import free_port
 
 SECRET_KEY = "serverpush-tests-only"
@@ -46,6 +47,7 @@ TEMPLATES = [
         },
     }
 ]
+partials.enable(INSTALLED_APPS, TEMPLATES)
 STATIC_URL = "/static/"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "French")]

@@ -56,7 +56,7 @@ def test_a_single_dict_and_none_are_accepted():
         ({"name": "n", "model": dict, "data": {}}, "key 'model' is <class 'dict'>"),
         ({"name": "n", "model": Note, "params": {"colour": 1}, "data": {}}, "key 'params' {'colour': 1} is not valid for Note"),
         ({"name": "n", "model": Note, "params": ["pk"], "data": {}}, "key 'params' is ['pk']"),
-        ({"name": "n", "model": Note}, "without 'serializer', key 'data' must be a field map"),
+        ({"name": "n", "model": Note}, "without 'serializer' or 'template', key 'data' must be a field map"),
         ({"name": "n", "model": Note, "data": {"t": 3}}, "key 'data' must be a field map"),
         ({"name": "n", "model": Note, "serializer": 42}, "key 'serializer' is 42"),
         ({"name": "n", "model": Note, "serializer": "no_such_view"}, "key 'serializer' names view 'no_such_view'"),

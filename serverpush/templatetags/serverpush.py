@@ -1,6 +1,7 @@
 """``{% load serverpush %}``: the browser client and its configuration, page and watch tokens.
 
-- ``{% serverpush_script %}``: the script tags, configured for this page;
+- ``{% serverpush_script %}``: the script tags, configured for this page (the client, its
+  declarative bindings ``live.js``, watches and handlers);
 - ``{% serverpush_token %}``: the page token as a quoted string, ``var token = {% serverpush_token %};``;
 - ``{% serverpush_watch obj_or_queryset %}``: a quoted watch token for ``serverpush.subscribe(...)``.
 
@@ -18,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from serverpush.client import mark_live, page_context
+from serverpush.tabs import new_tab
 from serverpush.watch import make_watch_token, watch_of
 
 register = template.Library()
@@ -28,8 +30,11 @@ _SCRIPT_TOKEN = "_serverpush_script_token"
 def serverpush_script(context: template.Context) -> str:
     """Script tags of the socket.io client and ``serverpush.js``, configured for this page."""
     request = _request(context, "serverpush_script")
-    values: dict[str, Any] = page_context(request)
-    setattr(request, _SCRIPT_TOKEN, str(values["serverpush_token"]))
+    values: dict[str, Any] = dict(page_context(request))
+    token = str(values["serverpush_token"])
+    setattr(request, _SCRIPT_TOKEN, token)
+    if token:  # the page's own requests name it, so its changes are not echoed to it (serverpush.tabs)
+        values["tab_key"], values["tab_id"] = new_tab()
     return render_to_string("serverpush/script.html", values)
 
 

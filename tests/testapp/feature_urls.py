@@ -8,4 +8,7 @@ urlpatterns = [
     path("quiet/", views.quiet),
     path("watch/<str:kind>/", views.watch),
     path("watch-late/", views.watch_late),
+    path("live/notes/", views.live_notes),
+    path("live/board/", views.live_board),
+    path("live/add/", views.live_add),
 ]

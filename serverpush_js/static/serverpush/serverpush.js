@@ -112,7 +112,8 @@
     // reconnect still resumes after this event instead of replaying it forever.
     api.cursor = msg.cursor;
     api.received += 1;
-    var meta = {op: msg.op, model: msg.model, pk: msg.pk, id: msg.id, cursor: msg.cursor, replay: !!msg.replay, resync: !!msg.resync};
+    var meta = {op: msg.op, model: msg.model, pk: msg.pk, id: msg.id, cursor: msg.cursor, replay: !!msg.replay, resync: !!msg.resync,
+                tab: msg.tab || null};  // tab: the id of the tab whose request made the change, if it said
     fire('serverpush_' + msg.name, msg.data, meta, false);
   }
 
