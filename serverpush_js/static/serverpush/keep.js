@@ -70,8 +70,8 @@
   var pending = false;
 
   // While the user is in a field, a reload would cut them off mid-word: wait until
-  // they leave it (the page shows it is reloading), then save what was typed, reload,
-  // and put it back.
+  // they leave it (the page shows it is reloading), then save what was typed in every
+  // field, reload, and put it back.
   function reload() {
     if (pending) return;
     pending = true;
@@ -116,14 +116,10 @@
   }
 
   function snapshot() {
-    var active = document.activeElement;
-    var saved = {at: Date.now(), fields: {}, focus: null};
+    var saved = {at: Date.now(), fields: {}};
     fields().forEach(function (el) {
       if (typed(el)) saved.fields[keyOf(el)] = valueOf(el);
     });
-    if (isTextField(active) && active.tagName !== 'SELECT') {
-      saved.focus = {key: keyOf(active), start: active.selectionStart, end: active.selectionEnd};
-    }
     return saved;
   }
 
@@ -143,13 +139,6 @@
       var el = byKey[key];
       if (el) put(el, saved.fields[key]);
     });
-    var focus = saved.focus && byKey[saved.focus.key];
-    if (focus) {
-      focus.focus();
-      if (saved.focus.start != null && typeof focus.setSelectionRange === 'function') {
-        try { focus.setSelectionRange(saved.focus.start, saved.focus.end); } catch (err) { /* a type without a caret */ }
-      }
-    }
   }
 
   function put(el, value) {

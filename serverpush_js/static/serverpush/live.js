@@ -13,7 +13,7 @@
  *                                      update morphs it, delete removes it
  *   data-serverpush-refresh            re-fetches the page and morphs this element (the body:
  *                                      the whole page), at most once per moment, never for a
- *                                      change this tab's own request made
+ *                                      change this tab's own request made; aria-busy meanwhile
  * And forms:
  *   <form data-serverpush-submit>      posts in the background; clears only once sent
  */
@@ -62,7 +62,7 @@
   function bound(el) {
     if (ACTIONS.some(function (name) { return el.hasAttribute(name); })) return true;
     var mine = false;
-    each(el, BINDING, function (b) { mine = mine || owner(b) === el; });
+    each(el, BINDING, function (b) { mine = mine || ownedBy(b, el); });
     return mine;
   }
 
@@ -106,15 +106,18 @@
 
   // --- text and attributes ---------------------------------------------------------
 
-  // The source, or the list item, whose payload a binding element shows.
-  function owner(el) {
-    var parent = el.parentElement;
-    return parent ? parent.closest(SOURCE + ',[data-serverpush-list] > *') : null;
+  // Whether `root`'s payload is what `el` shows: no other source, and no list item,
+  // stands between them.
+  function ownedBy(el, root) {
+    for (var node = el.parentElement; node && node !== root; node = node.parentElement) {
+      if (node.matches(SOURCE) || (node.parentElement && node.parentElement.hasAttribute('data-serverpush-list'))) return false;
+    }
+    return true;
   }
 
   function bind(root, data) {
     each(root, BINDING, function (el) {
-      if (el !== root && owner(el) !== root) return;
+      if (el !== root && !ownedBy(el, root)) return;
       if (el.hasAttribute('data-serverpush-text')) setText(el, field(data, el.getAttribute('data-serverpush-text')));
       pairs(el.getAttribute('data-serverpush-attr')).forEach(function (pair) {
         setAttribute(el, pair[0], field(data, pair[1]));
@@ -204,12 +207,21 @@
     schedule(REFRESH_DELAY);
   }
 
+  // The refreshed elements are aria-busy from the change until the morph: CSS can say so.
   function schedule(delay) {
+    busy(true);
     if (refresh.busy) {
       refresh.again = true;
       return;
     }
     if (refresh.timer === null) refresh.timer = setTimeout(refetch, delay);
+  }
+
+  function busy(on) {
+    Array.prototype.forEach.call(document.querySelectorAll('[data-serverpush-refresh]'), function (el) {
+      if (on) el.setAttribute('aria-busy', 'true');
+      else el.removeAttribute('aria-busy');
+    });
   }
 
   function refetch() {
@@ -226,6 +238,7 @@
       .then(function () {
         refresh.busy = false;
         if (refresh.again) schedule(REFRESH_DELAY);
+        else busy(false);
       });
   }
 
@@ -257,6 +270,7 @@
   function submit(form, submitter) {
     if (form.getAttribute('aria-busy') === 'true') return;
     var body = new FormData(form, submitter || undefined);
+    if (form.enctype !== 'multipart/form-data') body = new URLSearchParams(body);  // as the browser would send it
     form.setAttribute('aria-busy', 'true');
     fetch(form.action, {method: 'POST', body: body, headers: headers(), credentials: 'same-origin'})
       .then(function (response) {
