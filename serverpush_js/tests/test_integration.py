@@ -117,7 +117,7 @@ def test_a_committed_save_fires_the_event_with_its_data(push, open_page):
     event = wait_seen(page, "serverpush_note", "e.detail.title === 'after'")
     assert event["detail"] == {"title": "after", "rank": 3}
     cursor, entry = event["meta"].pop("cursor"), event["meta"].pop("id")
-    assert event["meta"] == {"op": "update", "model": "testapp.note", "pk": note.pk, "replay": False, "resync": False}
+    assert event["meta"] == {"op": "update", "model": "testapp.note", "pk": note.pk, "replay": False, "resync": False, "tab": None}
     assert int(cursor.split(":")[1]) <= int(entry.split(":")[1])  # never past the entry itself
     wait_until(lambda: page.evaluate("serverpush.received") >= 4)  # the page's four specs
     assert page.evaluate("serverpush.cursor") is not None
