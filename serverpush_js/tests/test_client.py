@@ -116,7 +116,7 @@ def open_page(browser, base_url):
 
 PUSH = {"name": "reload", "op": "update", "model": "auth.user", "pk": 1,
         "data": {"greeting": "Hey, alice!"}, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False}
-META = {"op": "update", "model": "auth.user", "pk": 1, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False, "resync": False}
+META = {"op": "update", "model": "auth.user", "pk": 1, "id": "6f1c2a:42", "cursor": "6f1c2a:42", "replay": False, "resync": False, "tab": None}
 
 BIND_JQ = """() => $(document).bind('serverpush_reload', function (event, data, meta) {
     calls.push({via: 'jquery', type: event.type, data: data, meta: meta, nargs: arguments.length});
