@@ -1,4 +1,4 @@
-"""Demo pages for direct messages, watched objects and client-to-server handlers."""
+"""Demo pages for direct messages, watched objects, client-to-server handlers and outages."""
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -7,7 +7,10 @@ from django.views.decorators.http import require_POST
 
 import serverpush
 
+from . import pushserver
+from .list_views import items_update
 from .models import Counter, Item
+from .views import index_update
 
 User = get_user_model()
 
@@ -37,8 +40,33 @@ def send_to_user(request):
 
 def watch(request):
     counter, _ = Counter.objects.get_or_create(pk=1)
-    return render(request, "demo/watch.html", {"counter": counter, "items": Item.objects.all()})
+    return render(request, "demo/watch.html", {"counter": counter, "open": Item.objects.filter(done=False)})
 
 
 def handlers(request):
     return render(request, "demo/handlers.html")
+
+
+def outage(request):
+    counter, _ = Counter.objects.get_or_create(pk=1)
+    control = pushserver.current
+    return render(request, "demo/outage.html", {"counter": counter, "items": Item.objects.all(), "control": control})
+
+
+def outage_update(request):
+    return index_update(request) + items_update(request)
+
+
+@require_POST
+def push_server(request, action):
+    """Stop or start the push server (only under ``rundemo``, which owns its process)."""
+    control = pushserver.current
+    if action not in ("stop", "start"):
+        return HttpResponseBadRequest(f"{action!r}: post to /outage/push/stop/ or /outage/push/start/")
+    if control is None:
+        return HttpResponse("the push server can be stopped from here only under ./manage.py rundemo", status=409)
+    if action == "stop":
+        control.stop()
+    else:
+        control.start()
+    return HttpResponse(status=204)

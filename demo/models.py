@@ -8,7 +8,10 @@ class Counter(models.Model):
 
 
 class Item(models.Model):
+    """The shared list of the List, Page refresh, Watch and Outage pages."""
+
     text = models.CharField(max_length=200)
+    done = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

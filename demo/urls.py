@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import feature_views, views
+from . import feature_views, list_views, views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -11,10 +11,14 @@ urlpatterns = [
     path("hello/", views.hello, name="hello"),
     path("hello/fields/", views.hello_fields, name="hello_fields"),
     path("hello/custom/", views.hello_custom, name="hello_custom"),
-    path("items/", views.items, name="items"),
+    path("jquery/", views.jquery, name="jquery"),
+    path("items/", list_views.items, name="items"),
+    path("board/", list_views.board, name="board"),
     path("messages/", feature_views.messages, name="messages"),
     path("messages/broadcast/", feature_views.broadcast, name="broadcast"),
     path("messages/send/", feature_views.send_to_user, name="send_to_user"),
     path("watch/", feature_views.watch, name="watch"),
     path("handlers/", feature_views.handlers, name="handlers"),
+    path("outage/", feature_views.outage, name="outage"),
+    path("outage/push/<str:action>/", feature_views.push_server, name="push_server"),
 ]

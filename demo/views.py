@@ -1,4 +1,4 @@
-"""The demo: the original counter, a greeting per serializer form, and a list."""
+"""The demo: the original counter, a greeting per serializer form, and the seed's jQuery page."""
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.db.models import F
@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 import serverpush
 
-from .models import Counter, Item
+from .models import Counter
 
 User = get_user_model()
 
@@ -46,7 +46,7 @@ def login_view(request):
         name = request.POST.get("username", "").strip()[:150] or "guest"
         user, _ = User.objects.get_or_create(username=name)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(request.GET.get("next") or "/hello/")
+        return redirect(request.GET.get("next") or "/hello/fields/")
     return render(request, "demo/login.html")
 
 
@@ -64,7 +64,7 @@ def rename(request):
 def hello(request, user=None, data=None):
     if user is not None:  # called by serverpush as the view serializer
         return render(request, "demo/greeting.html", {"name": user.username})
-    return render(request, "demo/hello.html", {"form": "view", "event": "reload"})
+    return render(request, "demo/hello.html", {"form": "view"})
 
 
 def hello_update(request):
@@ -73,7 +73,7 @@ def hello_update(request):
 
 @login_required
 def hello_fields(request):
-    return render(request, "demo/hello.html", {"form": "fields", "event": "username_change"})
+    return render(request, "demo/hello.html", {"form": "fields"})
 
 
 def hello_fields_update(request):
@@ -82,7 +82,7 @@ def hello_fields_update(request):
 
 @login_required
 def hello_custom(request):
-    return render(request, "demo/hello.html", {"form": "custom", "event": "greeting"})
+    return render(request, "demo/hello.html", {"form": "custom"})
 
 
 def hello_custom_update(request):
@@ -93,17 +93,12 @@ def greeting_serializer(request, user, data):
     return "Hey, %s!" % user.username
 
 
-# A list with create and delete.
+# The original README's jQuery handlers, as written there.
 
-def items(request):
-    if request.method == "POST":
-        if "delete" in request.POST:
-            Item.objects.filter(pk=request.POST["delete"]).delete()
-        elif request.POST.get("text", "").strip():
-            Item.objects.create(text=request.POST["text"].strip()[:200])
-        return HttpResponse(status=204)
-    return render(request, "demo/items.html", {"items": Item.objects.all()})
+@login_required
+def jquery(request):
+    return render(request, "demo/jquery.html")
 
 
-def items_update(request):
-    return [{"name": "item", "model": Item, "data": {"id": "object.pk", "text": "object.text"}}]
+def jquery_update(request):
+    return hello_fields_update(request) + hello_update(request)

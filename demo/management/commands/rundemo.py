@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from demo import pushserver
+from demo.pushserver import PushProcess
 
 
 class Command(BaseCommand):
@@ -23,24 +25,17 @@ class Command(BaseCommand):
         # runserver only unwinds on Ctrl-C; without this, SIGTERM (a supervisor, a
         # test harness, `kill`) would end this process and orphan the push server.
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        push = subprocess.Popen([sys.executable, os.path.abspath(sys.argv[0]), "runserverpush"], env=os.environ.copy())
+        # The Outage page stops and restarts it: this process serves the pages too.
+        push = pushserver.current = PushProcess([sys.executable, os.path.abspath(sys.argv[0]), "runserverpush"], os.environ.copy())
+        push.start()
         try:
             url = f"http://localhost:{options['port']}/"
             self.stdout.write(self.style.SUCCESS(f"serverpush demo: open {url} in two browser tabs (push server on port {settings.SERVERPUSH_PORT})"))
             self.stdout.flush()
             call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
         finally:
-            _stop(push)
+            push.stop()
 
 
 def _exit_on_signal(signum: int, frame: Any) -> NoReturn:
     raise SystemExit(128 + signum)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -16,6 +16,7 @@
  *                                      change this tab's own request made; aria-busy meanwhile
  * And forms:
  *   <form data-serverpush-submit>      posts in the background; clears only once sent
+ *                                      (="keep": keeps what it says, as its saved state)
  */
 (function () {
   'use strict';
@@ -276,7 +277,9 @@
       .then(function (response) {
         if (!response.ok) throw new Error('the server answered ' + response.status + ' ' + response.statusText);
         form.removeAttribute('data-serverpush-error');
-        form.reset();  // only now: what was typed is on the server
+        // Only now, with what was typed on the server: clear the form, or keep what it says.
+        if (form.getAttribute('data-serverpush-submit') === 'keep') settle(form);
+        else form.reset();
         if (document.querySelector('[data-serverpush-refresh]')) schedule(0);
       })
       .catch(function (err) {
@@ -284,6 +287,15 @@
         form.setAttribute('data-serverpush-error', 'Not sent: ' + why + '. What you typed is kept; try again.');
       })
       .then(function () { form.removeAttribute('aria-busy'); });
+  }
+
+  // What the form says is now its saved state: its fields are no longer typed-in.
+  function settle(form) {
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.type === 'checkbox' || el.type === 'radio') el.defaultChecked = el.checked;
+      else if (el instanceof HTMLSelectElement) Array.prototype.forEach.call(el.options, function (o) { o.defaultSelected = o.selected; });
+      else if ('defaultValue' in el) el.defaultValue = el.value;
+    });
   }
 
   api.tab = tab;

@@ -6,9 +6,10 @@
  *   <span data-serverpush-status></span>            its text: the state
  *   <span data-serverpush-status="received"></span> its text: a count (received, replayed, healed)
  *
- * States: connecting, live, reconnecting, healed (live again after the server healed
- * what the log could not replay), reloading (a resync reloads the page, or waits for
- * the user to leave a field first), refused (stopped for good), off (nothing to connect).
+ * States: connecting, live, reconnecting, offline (the page's own code disconnected it),
+ * healed (live again after the server healed what the log could not replay), reloading
+ * (a resync reloads the page, or waits for the user to leave a field first), refused
+ * (stopped for good), idle (the page has nothing to connect for).
  */
 (function () {
   'use strict';
@@ -16,7 +17,7 @@
   var api = window.serverpush;
   if (!api) throw new Error('serverpush: load serverpush.js before status.js');
 
-  var seen = {live: false, healed: false, reloading: false};
+  var seen = {live: false, healed: false, offline: false, reloading: false};
   var replayed = 0;
   var healed = 0;  // serverpush_resynced events, if serverpush.js does not count them itself
 
@@ -39,7 +40,8 @@
       return seen.healed ? 'healed' : 'live';
     }
     if (api.state === 'refused') return 'refused';
-    if (api.state === 'disconnected' && !api.token) return 'off';
+    if (api.state === 'disconnected' && !api.token) return 'idle';
+    if (api.state === 'disconnected' && seen.offline) return 'offline';
     return seen.live ? 'reconnecting' : 'connecting';
   }
 
@@ -64,8 +66,9 @@
     replayed += (event.detail && event.detail.replayed) || 0;
     render();
   });
-  document.addEventListener('serverpush_disconnect', function () {
+  document.addEventListener('serverpush_disconnect', function (event) {
     seen.healed = false;
+    seen.offline = !!event.detail && event.detail.reason === 'io client disconnect';
     render();
   });
   document.addEventListener('serverpush_resynced', function () {
