@@ -351,3 +351,13 @@ def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..
         return Backend("redis", start_push_server(env=redis.push_env(**overrides), async_mode=async_mode), redis)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """``manage.py rundemo``, once for every browser test of the demo."""
+    server = DemoServer(tmp_path_factory.mktemp("demo"))
+    try:
+        yield server.start()
+    finally:
+        server.close()

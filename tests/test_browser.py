@@ -17,15 +17,6 @@ TIMEOUT = 10_000  # ms, for every browser wait
 GREETINGS = {"/hello/fields/": "username_change", "/hello/custom/": "greeting", "/hello/": "reload"}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    server = DemoServer(tmp_path_factory.mktemp("demo"))
-    try:
-        yield server.start()
-    finally:
-        server.close()
-
-
 @pytest.fixture
 def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
     """Browser contexts (each its own cookie jar: one user); no page may throw."""
