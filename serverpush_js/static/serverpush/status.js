@@ -19,7 +19,6 @@
 
   var seen = {live: false, healed: false, offline: false, reloading: false};
   var replayed = 0;
-  var healed = 0;  // serverpush_resynced events, if serverpush.js does not count them itself
 
   // serverpush.js assigns these fields wherever its state changes; watching the
   // assignments keeps the page in step with every one of them.
@@ -48,7 +47,7 @@
   var COUNTS = {
     received: function () { return api.received || 0; },
     replayed: function () { return replayed; },
-    healed: function () { return typeof api.healed === 'number' ? api.healed : healed; }
+    healed: function () { return api.healed || 0; }
   };
 
   function render() {
@@ -73,7 +72,6 @@
   });
   document.addEventListener('serverpush_resynced', function () {
     seen.healed = true;
-    healed += 1;
     render();
   });
   document.addEventListener('serverpush_reloading', function () {
