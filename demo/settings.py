@@ -59,6 +59,9 @@ SERVERPUSH_NOTIFIER_PORT = int(os.environ.get("SERVERPUSH_NOTIFIER_PORT", 8014))
 SERVERPUSH_GLOBALS = ()
 # "memory" (embedded), or a Redis URL to run the demo on Redis: SERVERPUSH_LOG=redis://127.0.0.1:6379/0
 SERVERPUSH_LOG = os.environ.get("SERVERPUSH_LOG", "memory")
+# A page that must reload after a push-server restart does so within 2 s, not 10: the
+# Outage page is watched by someone waiting for it.
+SERVERPUSH_RESYNC_JITTER = 2
 # Every demo page connects, so a message reaches all of a user's tabs (the Messages page).
 SERVERPUSH_MESSAGES = True
 # The Handlers page: client-to-server handlers, as in django-ws.
