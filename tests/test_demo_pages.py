@@ -49,6 +49,9 @@ def test_every_page_is_live_with_no_console_error_and_no_failed_request(demo: De
         page.wait_for_load_state("networkidle")  # the favicon, the stylesheet, the websocket upgrade
         page.screenshot(path=ARTEFACTS / f"{path.strip('/').replace('/', '-') or 'index'}.png", full_page=True)
         assert problems == [], f"{path}: {problems}"
+        # Headless Chromium asks for no favicon itself; a browser would, so the page names one that loads.
+        icon = page.eval_on_selector("link[rel=icon]", "link => link.href")
+        assert page.request.get(icon).status == 200, f"{path}: its icon {icon} does not load"
         assert page.locator("h1").inner_text() and page.locator(".lead").inner_text(), f"{path} says what it shows"
         if path != "/login/":
             assert page.locator(".source figcaption").count() >= 2, f"{path} shows its Python and template code"
