@@ -83,9 +83,12 @@ DEFAULTS: dict[str, Any] = {
     # Browser origins the push server accepts; None: ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS.
     "SERVERPUSH_ALLOWED_ORIGINS": None,
     # Per-connection limits: subscriptions a page may hold, bytes of one client
-    # message (the connect payload included), client events per second.
+    # message (the connect payload included; refused before it is read, see
+    # docs/security.md), how deep lists and objects may nest in one, client events
+    # per second.
     "SERVERPUSH_MAX_SUBSCRIPTIONS": 200,
     "SERVERPUSH_MAX_MESSAGE_BYTES": 64 * 1024,
+    "SERVERPUSH_MAX_MESSAGE_DEPTH": 32,
     "SERVERPUSH_CLIENT_EVENTS_PER_SECOND": 10,
     # Serializers running at once; a slow one holds up its own audience only.
     "SERVERPUSH_SERIALIZER_WORKERS": 16,

@@ -78,6 +78,22 @@ def serve(app: Callable, host: str, port: int, async_mode: str) -> None:
     elif async_mode == "threading":
         from werkzeug.serving import make_server
 
-        make_server(host, port, app, threaded=True).serve_forever()
+        make_server(host, port, app, threaded=True, request_handler=_closing_handler()).serve_forever()
     else:
         raise ValueError(f"async mode {async_mode!r} is not one of {', '.join(ASYNC_MODES)}")
+
+
+def _closing_handler() -> type:
+    """Werkzeug's request handler, closing a connection whose request ended as dropped.
+
+    simple-websocket ends every websocket that way, also one it refused for a message
+    over the limit while the client was still sending it: without this, Werkzeug would
+    read the rest of that message as the next HTTP request, and log it.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    class ClosingHandler(WSGIRequestHandler):
+        def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
+            self.close_connection = True
+
+    return ClosingHandler

@@ -15,7 +15,7 @@ from django.db import close_old_connections, connections
 from django.http import HttpRequest
 from django.utils import translation
 
-from serverpush import conf, messages, origins, registry, revocation
+from serverpush import conf, frames, messages, origins, registry, revocation
 from serverpush.current import read_back
 from serverpush.entries import Entry
 from serverpush.fanout import Index
@@ -43,7 +43,7 @@ class _Json:
     def dumps(obj: Any, **kwargs: Any) -> str:
         return json.dumps(obj, cls=DjangoJSONEncoder, **kwargs)
 
-    loads = staticmethod(json.loads)
+    loads = staticmethod(frames.loads)  # everything a client sends: bounded, one error class
 
 
 RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "*"}
@@ -53,10 +53,18 @@ class _SocketServer(socketio.Server):
     """python-socketio's server, minus its tracebacks for malformed client frames.
 
     A frame python-socketio cannot decode (or chokes on) is counted, logged in one
-    line, and costs the sender its connection; nobody else notices.
+    line, and costs the sender its connection; nobody else notices. So does a
+    message over the size limit, refused by the websocket layer before it is read
+    (:mod:`serverpush.frames`).
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        frames.bound_websockets(self.eio)
+
     def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid not in self.eio.sockets:  # already disconnected, by a malformed frame it sent before this one
+            return
         try:
             super()._handle_eio_message(eio_sid, data)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
@@ -70,8 +78,7 @@ class _SocketServer(socketio.Server):
         super()._handle_event(eio_sid, namespace, id, data)
 
     def _malformed(self, eio_sid: str, why: str) -> None:
-        stats["malformed_frames"] += 1
-        logger.info("serverpush: malformed frame from %s (%s); disconnecting it", eio_sid, why)
+        frames.refuse(eio_sid, why)
         self.eio.disconnect(eio_sid)
 
 
