@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/hostile_frames.py [--mb 300] [--modes eventlet gevent threading]
 
-Per mode, a fresh push server (embedded log) and three attacks, one connection each:
+Per mode, a fresh push server (embedded log) and four attacks, one connection each:
 
 - one text frame announcing ``--mb`` MB, its payload then written as fast as the
   server takes it;
 - the same message as a chain of unfinished 64 KiB frames (each under the limit);
+- one compressed frame of 58 KB (permessage-deflate, where the server offers it)
+  inflating to 60 MB;
 - a flood of 200 text frames of 6 KB, arrays nested 3,000 deep, from a connected page.
 
-Reported: the bytes the attacker managed to write, the seconds until the server
+Reported: the bytes the attacker managed to send, the seconds until the server
 closed the connection, the server's RSS before, after and at its peak during the
 attack, the slowest answer of ``/serverpush/stats`` polled meanwhile (is everyone
 else stalled?), the ``malformed_frames`` counter, and for the flood the tracebacks and
@@ -23,10 +25,13 @@ import os
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 
 import harness
 
 MIB = 1024 * 1024
+BOMB_BYTES = 60 * 1000 * 1000  # compresses to 58 KB: under the limit, so only inflating it can tell
 
 
 def main() -> None:
@@ -36,37 +41,45 @@ def main() -> None:
     args = parser.parse_args()
     tmp = harness.setup("memory")
     os.environ["SERVERPUSH_LOG_LEVEL"] = "INFO"  # where refusals are logged: count what they cost
+    from tests.hostile import deflate_bomb
+
+    size, bomb = args.mb * 1000 * 1000, deflate_bomb(BOMB_BYTES)
+    attacks: dict[str, Callable[[Any], int]] = {
+        "one frame": lambda attacker: attacker.stream(size, size),
+        "unfinished frames": lambda attacker: attacker.stream(size, size, fragments=True),
+        "deflate bomb": lambda attacker: attacker.send_frame(bomb),
+    }
     for mode in args.modes:
         server = harness.start_push_server(tmp, mode)
         try:
-            for fragments in (False, True):
-                report(mode, "unfinished frames" if fragments else "one frame", oversized(server, args.mb * 1000 * 1000, fragments))
+            for name, attack in attacks.items():
+                report(mode, name, oversized(server, attack, deflate=name == "deflate bomb"))
             report(mode, "nested flood", nested_flood(server))
         finally:
             server.stop()
 
 
-def oversized(server: object, size: int, fragments: bool) -> dict[str, object]:
+def oversized(server: Any, attack: Callable[[Any], int], deflate: bool) -> dict[str, object]:
     from tests.hostile import RawEngineSocket, peak_rss_kib, reset_peak, rss_kib
 
     pid = server.process.pid
     before, counted = rss_kib(pid), malformed(server)
     reset_peak(pid)
-    attacker = RawEngineSocket(server.port, timeout=60)
+    attacker = RawEngineSocket(server.port, timeout=60, deflate=deflate)
     with Poller(server.url) as poller:
         started = time.monotonic()
-        written = attacker.stream(size, size, fragments)
+        written = attack(attacker)
         closed = time_closed(attacker, 120)
     return {
-        "written MB": round(written / MIB, 1),
-        "closed after s": closed and round(closed - started, 3) or "still open after 120",
+        "sent MB": round(written / MIB, 1),
+        "closed after s": "still open after 120" if closed is None else round(closed - started, 4),
         "RSS MB before/after/peak": f"{before / 1024:.0f}/{rss_kib(pid) / 1024:.0f}/{peak_rss_kib(pid) / 1024:.0f}",
         "slowest stats s": round(poller.slowest, 3),
         "counted": malformed(server) - counted,
     }
 
 
-def nested_flood(server: object) -> dict[str, object]:
+def nested_flood(server: Any) -> dict[str, object]:
     from tests.conftest import render
     from tests.hostile import RawEngineSocket, nested_event
 
@@ -79,20 +92,20 @@ def nested_flood(server: object) -> dict[str, object]:
     time.sleep(1)  # a bench, not a test: let the server finish logging what it will
     added = server.log()[len(log_before):]
     return {
-        "closed after s": closed and round(closed - started, 3) or "still open after 60",
+        "closed after s": "still open after 60" if closed is None else round(closed - started, 4),
         "counted": malformed(server) - counted,
         "tracebacks": added.count("Traceback"),
         "log KB": round(len(added.encode()) / 1024, 1),
     }
 
 
-def malformed(server: object) -> int:
+def malformed(server: Any) -> int:
     """The server's ``malformed_frames``, waiting as long as it takes a stalled server to answer."""
     with urllib.request.urlopen(f"{server.url}/serverpush/stats", timeout=300) as response:
         return json.load(response).get("malformed_frames", 0)
 
 
-def time_closed(attacker: object, timeout: float) -> float | None:
+def time_closed(attacker: Any, timeout: float) -> float | None:
     """When the server closed ``attacker``'s connection (``time.monotonic()``), or None after ``timeout``."""
     try:
         attacker.wait_closed(timeout)

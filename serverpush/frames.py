@@ -150,11 +150,16 @@ def _gevent(base: type) -> type:
 
 
 def _simple_websocket(base: type) -> type:
-    """simple-websocket counts a message's bytes as they arrive: give it the limit."""
+    """simple-websocket counts a message's bytes as they arrive: give it the limit.
+
+    It counts a compressed message (permessage-deflate) as it inflates, one read at
+    a time: reads of 1 KiB inflate to 1 MB at most before the count can stop them.
+    """
 
     class BoundedWebSocket(base):
         def __init__(self, handler: Callable, server: engineio.Server) -> None:
-            super().__init__(handler, server, max_message_size=int(server.max_http_buffer_size), thread_class=_WakingReader)
+            limit = int(server.max_http_buffer_size)
+            super().__init__(handler, server, max_message_size=limit, receive_bytes=1024, thread_class=_WakingReader)
 
         def wait(self) -> Any:
             message = super().wait()

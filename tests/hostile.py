@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import websocket
@@ -22,7 +23,24 @@ def nested_event(depth: int) -> str:
 
 def frame_header(length: int, opcode: int = TEXT, fin: bool = True) -> bytes:
     """A masked client frame header announcing ``length`` payload bytes (mask 0: payload as is)."""
-    return struct.pack("!BBQ", (0x80 if fin else 0) | opcode, 0x80 | 127, length) + b"\0\0\0\0"
+    first = (0x80 if fin else 0) | opcode
+    if length < 126:
+        header = struct.pack("!BB", first, 0x80 | length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    return header + b"\0\0\0\0"
+
+
+def deflate_bomb(inflated: int) -> bytes:
+    """One compressed text frame (permessage-deflate) that inflates to ``inflated`` bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = packer.compress(b"4") + b"".join(packer.compress(b"x" * CHUNK) for _ in range(inflated // CHUNK))
+    body += packer.flush(zlib.Z_SYNC_FLUSH)[:-4]  # permessage-deflate leaves out the 00 00 ff ff tail
+    header = bytearray(frame_header(len(body)))
+    header[0] |= 0x40  # RSV1: compressed
+    return bytes(header) + body
 
 
 def rss_kib(pid: int) -> int:
@@ -50,10 +68,13 @@ def _status(pid: int, field: str) -> int:
 class RawEngineSocket:
     """An Engine.IO websocket opened by hand (no Socket.IO connect): nothing but the transport."""
 
-    def __init__(self, port: int, timeout: float = 5) -> None:
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=timeout)
-        opened = self.ws.recv()
-        assert opened.startswith("0"), f"expected the Engine.IO open packet, got {opened!r}"
+    def __init__(self, port: int, timeout: float = 5, deflate: bool = False) -> None:
+        offer = ["Sec-WebSocket-Extensions: permessage-deflate"] if deflate else []
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", header=offer, timeout=timeout)
+        #: Whether the server compresses: websocket-client reads no compressed frame, so then read raw.
+        self.deflate = "permessage-deflate" in (self.ws.getheaders() or {}).get("sec-websocket-extensions", "")
+        opened = self.ws.sock.recv(CHUNK) if self.deflate else self.ws.recv()
+        assert self.deflate or opened.startswith("0"), f"expected the Engine.IO open packet, got {opened!r}"
 
     def connect(self, auth: dict[str, object]) -> RawEngineSocket:
         """Connect to Socket.IO as a page would, with ``auth``; fails unless the server accepts."""
@@ -91,6 +112,14 @@ class RawEngineSocket:
             pass
         return written
 
+    def send_frame(self, frame: bytes) -> int:
+        """Write ``frame`` as it is (unless the server closes first); returns its size."""
+        try:
+            self.ws.sock.sendall(frame)
+        except OSError:
+            pass
+        return len(frame)
+
     def closed(self) -> bool:
         """Whether the server has closed the connection (reads what it sent meanwhile)."""
         try:
@@ -110,10 +139,4 @@ class RawEngineSocket:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"the server kept the connection open for {timeout}s")
         return time.monotonic() - started
-
-    def close(self) -> None:
-        try:
-            self.ws.sock.close()
-        except OSError:
-            pass
 
