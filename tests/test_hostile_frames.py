@@ -16,7 +16,7 @@ from django.test import Client
 from serverpush import frames
 from serverpush.runtime import ASYNC_MODES
 from tests.conftest import PushServer, render, wait_until
-from tests.hostile import RawEngineSocket, nested_event, rss_kib
+from tests.hostile import RawEngineSocket, deflate_bomb, nested_event, peak_rss_kib, reset_peak, rss_kib
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,14 +72,36 @@ def test_deeply_nested_frames_cost_only_their_connection(server: PushServer, bro
 def test_an_oversized_message_is_refused_before_it_is_read(server: PushServer, healthy: Callable[[], None], fragments: bool) -> None:
     pid = server.process.pid
     log_start, before, rss_before = len(server.log()), server.stats().get("malformed_frames", 0), rss_kib(pid)
+    reset_peak(pid)
     attacker = RawEngineSocket(server.port)  # no Socket.IO connect needed: the transport alone
     attacker.stream(announced=300 * MIB, sent=64 * MIB, fragments=fragments)
     attacker.wait_closed(CLOSE_TIMEOUT)
-    growth = rss_kib(pid) - rss_before
-    assert growth < 16 * 1024, f"the {server.async_mode} server grew by {growth} KiB reading a message it should refuse"
+    growth = peak_rss_kib(pid) - rss_before
+    assert growth < 16 * 1024, f"the {server.async_mode} server grew by {growth} KiB at its peak reading a message it should refuse"
     wait_until(lambda: server.stats().get("malformed_frames", 0) == before + 1, what="the refusal counted")
     said = [line for line in server.log()[log_start:].splitlines() if "/serverpush/stats" not in line]
     assert len(said) == 1 and "malformed frame from" in said[0], f"expected one line about the refusal, got {said}"
+    healthy()
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return deflate_bomb(60 * MIB)  # 58 KB compressed: under the limit, so only inflating it tells
+
+
+def test_a_compressed_message_is_refused_as_it_inflates(server: PushServer, healthy: Callable[[], None], bomb: bytes) -> None:
+    pid = server.process.pid
+    before, rss_before = server.stats().get("malformed_frames", 0), rss_kib(pid)
+    reset_peak(pid)
+    attacker = RawEngineSocket(server.port, deflate=True)
+    attacker.send_frame(bomb)
+    attacker.wait_closed(CLOSE_TIMEOUT)
+    growth = peak_rss_kib(pid) - rss_before
+    assert growth < 16 * 1024, f"the {server.async_mode} server grew by {growth} KiB at its peak inflating a message it should refuse"
+    if attacker.deflate:  # eventlet and simple-websocket offer compression
+        wait_until(lambda: server.stats().get("malformed_frames", 0) == before + 1, what="the refusal counted")
+    else:  # gevent-websocket does not: a compressed frame is a protocol error
+        assert server.async_mode == "gevent"
     healthy()
 
 
