@@ -109,6 +109,9 @@ def _eventlet(base: type) -> type:
         def __init__(self, handler: Callable, server: engineio.Server) -> None:
             limit = int(server.max_http_buffer_size)
             super().__init__(lambda ws: handler(bound(ws, limit)), server)
+            # The pre-RFC protocol (hixie) frames a message by an end byte, with no length
+            # to check: eventlet would buffer one until that byte came. Browsers never use it.
+            self.support_legacy_versions = False
 
     return BoundedWebSocket
 

@@ -7,6 +7,7 @@ well-behaved page still served.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -103,6 +104,14 @@ def test_a_compressed_message_is_refused_as_it_inflates(server: PushServer, heal
     else:  # gevent-websocket does not: a compressed frame is a protocol error
         assert server.async_mode == "gevent"
     healthy()
+
+
+def test_the_pre_rfc_websocket_protocol_is_not_spoken(server: PushServer) -> None:
+    # Its frames end with a byte instead of announcing a length: nothing to refuse early.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=CLOSE_TIMEOUT) as legacy:
+        legacy.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nOrigin: http://localhost\r\n\r\n")
+        answer = legacy.recv(4096)
+    assert answer and not answer.startswith(b"HTTP/1.1 101"), answer
 
 
 @pytest.mark.parametrize("text", ["[" * 3000 + "]" * 3000, "[" * 33 + "]" * 33, '{"a": ' * 40 + "1" + "}" * 40, "{", '"\\ud800', "1e999999999x", b"\xff"])
