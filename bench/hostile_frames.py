@@ -36,7 +36,7 @@ BOMB_BYTES = 60 * 1000 * 1000  # compresses to 58 KB: under the limit, so only i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mb", type=int, default=300, help="size of the oversized message, in MB")
+    parser.add_argument("--mb", type=int, default=300, help="size of the oversized message, in MB (10**6 bytes)")
     parser.add_argument("--modes", nargs="+", default=["eventlet", "gevent", "threading"])
     args = parser.parse_args()
     tmp = harness.setup("memory")
@@ -71,9 +71,9 @@ def oversized(server: Any, attack: Callable[[Any], int], deflate: bool) -> dict[
         written = attack(attacker)
         closed = time_closed(attacker, 120)
     return {
-        "sent MB": round(written / MIB, 1),
+        "sent MiB": round(written / MIB, 1),
         "closed after s": "still open after 120" if closed is None else round(closed - started, 4),
-        "RSS MB before/after/peak": f"{before / 1024:.0f}/{rss_kib(pid) / 1024:.0f}/{peak_rss_kib(pid) / 1024:.0f}",
+        "RSS MiB before/after/peak": f"{before / 1024:.0f}/{rss_kib(pid) / 1024:.0f}/{peak_rss_kib(pid) / 1024:.0f}",
         "slowest stats s": round(poller.slowest, 3),
         "counted": malformed(server) - counted,
     }
