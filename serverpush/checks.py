@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
@@ -20,7 +21,7 @@ ASYNC_MODES = ("eventlet", "gevent", "threading")
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     problems: list[Any] = []
-    for check in (_templates, _globals, _notifier, _tokenizer, _origins, _async_mode, _log, _ports, _handlers):
+    for check in (_templates, _globals, _notifier, _tokenizer, _origins, _async_mode, _log, _ports, _handlers, _session_cookie):
         problems.extend(check())
     return problems
 
@@ -131,3 +132,28 @@ def _handlers() -> list[Any]:
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="SERVERPUSH_HANDLERS maps a namespace to the dotted path of a serverpush.handlers.WebSocketHandler subclass, e.g. {'default': 'myproject.ws_handlers.RandomCounter'}.", id="serverpush.E020")]
     return []
+
+
+def _session_cookie() -> list[Any]:
+    """A push server on another host than the site never gets the session cookie, unless its domain covers both."""
+    url = conf.get("SERVERPUSH_URL")
+    host = urlsplit(url).hostname if isinstance(url, str) and "//" in url else None
+    if not host:
+        return []
+    domain = settings.SESSION_COOKIE_DOMAIN
+    if domain is None:
+        if host in settings.ALLOWED_HOSTS:
+            return []  # the site's own host: the cookie reaches any port of it
+        reason = "which is not in ALLOWED_HOSTS, and SESSION_COOKIE_DOMAIN is None: the session cookie only goes back to the site's own host"
+    else:
+        bare = domain.lstrip(".").lower()
+        if host == bare or host.endswith("." + bare):
+            return []
+        reason = f"which SESSION_COOKIE_DOMAIN = {domain!r} does not cover"
+    return [Warning(
+        f"SERVERPUSH_URL = {url!r} is on host {host!r}, {reason}. The push server never gets the session "
+        "cookie, so it refuses signed-in users' pages (session_mismatch), which then reload.",
+        hint=(f"Serve the push server on the site's own origin behind the same proxy (docs/deployment.md), "
+              f"or set SESSION_COOKIE_DOMAIN to a parent domain of both hosts, e.g. '.{host.partition('.')[2] or host}'."),
+        id="serverpush.W010",
+    )]

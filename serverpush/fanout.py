@@ -20,8 +20,9 @@ from django.db import close_old_connections, models
 from django.http import HttpRequest
 from django.utils import translation
 
-from serverpush import messages
+from serverpush import messages, problems
 from serverpush.entries import CHANGE_OPS, MESSAGE, Entry
+from serverpush.problems import Problem
 from serverpush.specs import Spec
 from serverpush.stats import stats
 from serverpush.tokens import user_key
@@ -59,18 +60,22 @@ def room_of(spec: Spec, request: HttpRequest) -> str:
     return "g:" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
 
-def payload(spec: Spec, request: HttpRequest, entry: Entry, obj: models.Model, replay: bool = False) -> dict[str, Any] | None:
+def payload(spec: Spec, request: HttpRequest, entry: Entry, obj: models.Model, replay: bool = False, found: list[Problem] | None = None) -> dict[str, Any] | None:
     """The ``serverpush`` event for ``entry`` under ``spec``, or None if its serializer failed.
 
-    A failing serializer is logged with the spec and user and hurts only this audience.
-    A delete still goes out (with ``data`` null) so the page can drop the object.
+    A failing serializer is logged with the spec and user, appended to ``found``,
+    and hurts only this audience. A delete still goes out (with ``data`` null) so
+    the page can drop the object.
     """
     try:
         with translation.override(request.LANGUAGE_CODE):
             data = spec.serializer(as_of(request, obj), obj, spec.data)
-    except Exception:
-        logger.exception("serverpush: serializer of %s failed on %s %s for user %s", spec.source, entry.model, entry.pk, getattr(request, "user", None))
-        stats["serializer_errors"] += 1
+    except Exception as exc:
+        user = getattr(request, "user", None)
+        logger.exception("serverpush: serializer of %s failed on %s %s for user %s", spec.source, entry.model, entry.pk, user)
+        problem = problems.record(problems.SERIALIZER, spec.view, spec.name, f"the serializer failed on {entry.model} {entry.pk}: {problems.summary(exc)}", user)
+        if found is not None:
+            found.append(problem)
         if entry.op != "delete":
             return None
         data = None

@@ -14,8 +14,9 @@ from django.http import HttpRequest
 from django.urls import ResolverMatch
 from django.utils.module_loading import import_string
 
-from serverpush import conf
-from serverpush.specs import Spec, parse_specs
+from serverpush import conf, problems
+from serverpush.problems import Problem
+from serverpush.specs import Spec, SpecError, parse_spec, spec_items
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +83,12 @@ def has_updates(view: Callable[..., Any] | None) -> bool:
     return bool(conf.get("SERVERPUSH_GLOBALS")) or (view is not None and update_function(view) is not None)
 
 
-def specs_for(request: HttpRequest, match: ResolverMatch | None) -> list[Spec]:
+def specs_for(request: HttpRequest, match: ResolverMatch | None, found: list[Problem] | None = None) -> list[Spec]:
     """Run the page's update functions and validate their specs.
 
-    A function that raises, or returns a bad spec, is logged with the view's name
-    and skipped: the page and the other functions' subscriptions carry on.
+    A function that raises is logged with the view's name and skipped; a bad spec
+    is logged and skipped alone: the page and its other subscriptions carry on.
+    Each problem is also appended to ``found``, for the page's console in DEBUG.
     """
     calls: list[tuple[str, UpdateFunction, tuple, dict]] = []
     if match is not None:
@@ -96,8 +98,26 @@ def specs_for(request: HttpRequest, match: ResolverMatch | None) -> list[Spec]:
     calls.extend((path, func, (), {}) for path, func in zip(conf.get("SERVERPUSH_GLOBALS"), global_functions()))
     specs: list[Spec] = []
     for source, func, args, kwargs in calls:
+        specs.extend(_run(request, source, func, args, kwargs, found if found is not None else []))
+    return specs
+
+
+def _run(request: HttpRequest, source: str, func: UpdateFunction, args: tuple, kwargs: dict, found: list[Problem]) -> list[Spec]:
+    user = getattr(request, "user", None)
+    where = f"update function of {source}"
+    try:
+        items = spec_items(func(request, *args, **kwargs), where)
+    except Exception as exc:
+        logger.exception("serverpush: the %s failed for %s; its subscriptions are skipped", where, request.path)
+        found.append(problems.record(problems.UPDATE_FUNCTION, source, None, problems.summary(exc), user))
+        return []
+    specs = []
+    for i, item in enumerate(items):
         try:
-            specs.extend(parse_specs(func(request, *args, **kwargs), f"update function of {source}", func.__module__))
-        except Exception:
-            logger.exception("serverpush: the update function of %s failed for %s; its subscriptions are skipped", source, request.path)
+            specs.append(parse_spec(item, f"{where}, spec {i}", func.__module__))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, SpecError) else f"{where}, spec {i}: {problems.summary(exc)}"
+            logger.error("serverpush: %s This spec is skipped for %s; the page's other subscriptions stay live.", message, request.path, exc_info=not isinstance(exc, SpecError))
+            name = item.get("name") if isinstance(item, dict) else None
+            found.append(problems.record(problems.SPEC, source, name if isinstance(name, str) else f"spec {i}", message, user))
     return specs

@@ -12,6 +12,7 @@ from serverpush.entries import CHANGE_OPS, Entry
 from serverpush.fanout import payload
 from serverpush.log.base import Log
 from serverpush.messages import replay_payloads as direct_messages
+from serverpush.problems import Problem
 from serverpush.specs import Spec
 
 logger = logging.getLogger(__name__)
@@ -63,12 +64,15 @@ def follow(members: set[str], entry: Entry, matched: bool) -> bool:
     return False
 
 
-def replay_payloads(entries: list[Entry], specs: list[Spec], request: HttpRequest) -> list[dict[str, Any]]:
-    """Compacted changes, as the database holds them, and the page's direct messages, in log order."""
+def replay_payloads(entries: list[Entry], specs: list[Spec], request: HttpRequest, problems: list[Problem] | None = None) -> list[dict[str, Any]]:
+    """Compacted changes, as the database holds them, and the page's direct messages, in log order.
+
+    Serializers that fail are appended to ``problems``.
+    """
     entries = read_back(entries)
     found = []
     for spec, entry, op in compact(entries, specs):
-        message = payload(spec, request, entry, entry.instance(), replay=True)
+        message = payload(spec, request, entry, entry.instance(), replay=True, found=problems)
         if message is not None:
             message["op"] = op
             found.append((entry, message))

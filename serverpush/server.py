@@ -15,7 +15,7 @@ from django.db import close_old_connections, connections
 from django.http import HttpRequest
 from django.utils import translation
 
-from serverpush import conf, frames, messages, origins, registry, revocation
+from serverpush import conf, frames, messages, origins, problems, registry, revocation
 from serverpush.current import read_back
 from serverpush.entries import Entry
 from serverpush.fanout import Index
@@ -28,7 +28,8 @@ from serverpush.handshake import rebuild_request
 from serverpush.log import BadCursor, Gap, Log, Unavailable, get_log
 from serverpush.replay import catch_up, replay_payloads
 from serverpush.specs import Spec
-from serverpush.tokens import TokenError, identity, read_token
+from serverpush.problems import Problem
+from serverpush.tokens import PageToken, TokenError, identity, read_token
 from serverpush.watchers import Watchers
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class PushServer:
 
     def start(self) -> None:
         """Start the serializer workers and tail the log; call once, before serving."""
-        self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"))
+        self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"), self.report)
         self.log.open(self.async_mode)
         self.sio.start_background_task(self._tail)
 
@@ -179,18 +180,22 @@ class PushServer:
         try:
             token, cursor = _parse_auth(auth)
             try:
-                request = rebuild_request(read_token(token), environ)
+                page = read_token(token)
+                self._same_log(page)
+                request = rebuild_request(page, environ)
             except TokenError as exc:
                 raise Refused(exc.code, exc.message) from None
+            found: list[Problem] = []
             with translation.override(request.LANGUAGE_CODE):
-                specs = registry.specs_for(request, request.resolver_match)
+                specs = registry.specs_for(request, request.resolver_match, found)
             limit = conf.get("SERVERPUSH_MAX_SUBSCRIPTIONS")
             if len(specs) > limit:
                 raise Refused("too_many_subscriptions", f"this page declares {len(specs)} subscriptions; SERVERPUSH_MAX_SUBSCRIPTIONS allows {limit}")
             self.identities[sid] = identity(request)
             self.budgets[sid] = Budget()
             self.sio.save_session(sid, {"request": request})  # for serverpush_subscribe
-            self._go_live(sid, specs, request, cursor)
+            self._go_live(sid, specs, request, cursor, found)
+            self.report(sid, found)
             stats["connects"] += 1
             return True
         except Refused as exc:
@@ -203,13 +208,28 @@ class PushServer:
         finally:
             connections.close_all()
 
-    def _go_live(self, sid: str, specs: list[Spec], request: HttpRequest, cursor: str | None) -> None:
+    def _same_log(self, page: PageToken) -> None:
+        """Refuse a page rendered by a Django process that writes to another log than this server reads."""
+        mine = self.log.identity()
+        if page.log is not None and page.log != mine:
+            raise TokenError("log_mismatch", (
+                f"this page was rendered by a Django process that writes changes to {page.log}, but this push server "
+                f"reads {mine}: give both the same SERVERPUSH_LOG, SERVERPUSH_NOTIFIER_PORT and SERVERPUSH_REDIS_STREAM"
+            ))
+
+    def report(self, to: str, found: list[Problem]) -> None:
+        """In DEBUG, send the problems of the developer's code to the page's console (room or sid ``to``)."""
+        if found and problems.shown_in_browser():
+            for problem in found:
+                self.sio.emit("serverpush_error", problem.event(), to=to)
+
+    def _go_live(self, sid: str, specs: list[Spec], request: HttpRequest, cursor: str | None, found: list[Problem]) -> None:
         """Replay after ``cursor``, then join the rooms (under the index lock :meth:`deliver` holds)."""
         replayed = 0
 
         def replay(entries: list[Entry]) -> None:
             nonlocal replayed
-            replayed += self._replay(sid, entries, specs, request)
+            replayed += self._replay(sid, entries, specs, request, found)
 
         def join(head: str, **ready: Any) -> None:
             for room in self.index.add(sid, specs, request) + messages.rooms_for(request):
@@ -237,9 +257,9 @@ class PushServer:
                 self.drop(sid)
                 self.healer.reload(sid, gap)
 
-    def _replay(self, sid: str, entries: list[Entry], specs: list[Spec], request: HttpRequest) -> int:
+    def _replay(self, sid: str, entries: list[Entry], specs: list[Spec], request: HttpRequest, found: list[Problem]) -> int:
         sent = 0
-        for message in replay_payloads(entries, specs, request):
+        for message in replay_payloads(entries, specs, request, found):
             try:
                 self.sio.emit("serverpush", message, to=sid)
                 sent += 1

@@ -48,6 +48,11 @@ class Spec:
         return self.model._meta.label_lower
 
     @property
+    def view(self) -> str:
+        """The view (or ``SERVERPUSH_GLOBALS`` function) whose update function declared this spec."""
+        return self.source.removeprefix("update function of ").partition(", spec ")[0]
+
+    @property
     def key(self) -> str:
         """Identity of what this spec sends: pages whose specs share it share one serialization."""
         text = f"{self.name}|{self.label}|{self.params.key}|{self.serializer.key}|{self.data!r}"
@@ -59,13 +64,18 @@ def parse_specs(raw: Any, source: str, module: str | None = None) -> list[Spec]:
 
     ``module`` is where a view serializer given by bare name (``'hello'``) is looked up.
     """
+    return [parse_spec(item, f"{source}, spec {i}", module) for i, item in enumerate(spec_items(raw, source))]
+
+
+def spec_items(raw: Any, source: str) -> list[Any]:
+    """The raw specs an update function returned (None: none; one dict: that one)."""
     if raw is None:
         return []
     if isinstance(raw, dict):
-        raw = [raw]
+        return [raw]
     if not isinstance(raw, Iterable) or isinstance(raw, (str, bytes)):
         raise SpecError(f"{source} returned {raw!r:.80}; an update function must return a list of spec dicts.")
-    return [parse_spec(item, f"{source}, spec {i}", module) for i, item in enumerate(raw)]
+    return list(raw)
 
 
 def parse_spec(raw: Any, where: str, module: str | None = None) -> Spec:

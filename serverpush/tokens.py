@@ -16,6 +16,7 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 
 from serverpush import conf
+from serverpush.log import get_log
 
 
 class TokenError(Exception):
@@ -32,6 +33,7 @@ class PageToken:
     session: str | None
     language: str | None
     urlconf: str | None
+    log: str | None = None
 
 
 def session_fingerprint(session_key: str | None) -> str | None:
@@ -65,6 +67,7 @@ def make_token(request: HttpRequest) -> str:
         "s": session,
         "l": getattr(request, "LANGUAGE_CODE", None) or translation.get_language(),
         "c": getattr(request, "urlconf", None),
+        "g": get_log().identity(),
     }
     return tokenizer().dumps(payload)
 
@@ -73,7 +76,7 @@ def read_token(token: str) -> PageToken:
     """Verify ``token``; raise :class:`TokenError` with code ``token_expired`` or ``token_invalid``."""
     payload = tokenizer().loads(token, conf.get("SERVERPUSH_TOKEN_MAX_AGE"))
     try:
-        return PageToken(path=payload["p"], user_pk=payload["u"], session=payload["s"], language=payload["l"], urlconf=payload["c"])
+        return PageToken(path=payload["p"], user_pk=payload["u"], session=payload["s"], language=payload["l"], urlconf=payload["c"], log=payload.get("g"))
     except (KeyError, TypeError):
         raise TokenError("token_invalid", "the page token verifies but does not hold a page; was it made by another tokenizer?") from None
 

@@ -14,15 +14,17 @@ from typing import Any
 from django.db import close_old_connections
 
 from serverpush.fanout import Group, Index, payload
+from serverpush.problems import Problem
 from serverpush.stats import stats
 
 logger = logging.getLogger(__name__)
 
 
 class Workers:
-    def __init__(self, index: Index, emit: Callable[..., None], start: Callable[..., Any], create_queue: Callable[[], Any], size: int) -> None:
+    def __init__(self, index: Index, emit: Callable[..., None], start: Callable[..., Any], create_queue: Callable[[], Any], size: int, report: Callable[[str, list[Problem]], None] | None = None) -> None:
         self.index = index
         self.emit = emit
+        self.report = report or (lambda room, found: None)
         self.ready = create_queue()
         for _ in range(size):
             start(self._work)
@@ -48,8 +50,9 @@ class Workers:
                     return
                 number, entry, obj = group.pending.popleft()
             message = None
+            found: list[Problem] = []
             try:
-                message = payload(group.spec, group.request, entry, obj)
+                message = payload(group.spec, group.request, entry, obj, found=found)
             finally:
                 with self.index.lock:  # members who joined after this entry already had it replayed
                     skip = [sid for sid, seen in group.fresh.items() if seen >= number]
@@ -58,6 +61,8 @@ class Workers:
                     if message is not None:
                         message["cursor"] = self.index.safe_cursor()
                         self._send(group, message, skip)
+            if found:
+                self.report(group.room, found)
 
     def _send(self, group: Group, message: dict[str, Any], skip: list[str]) -> None:
         try:

@@ -129,7 +129,7 @@ class Listener:
     error: Any = None
 
     def __post_init__(self) -> None:
-        for name in ("serverpush", "serverpush_ready", "serverpush_refresh", "serverpush_resynced"):
+        for name in ("serverpush", "serverpush_ready", "serverpush_refresh", "serverpush_resynced", "serverpush_error"):
             self.client.on(name, lambda data, name=name: self.events.append((name, data)))
         self.client.on("connect_error", lambda data: setattr(self, "error", data))
 

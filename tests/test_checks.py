@@ -37,6 +37,8 @@ def test_the_test_settings_are_clean():
         ({"SERVERPUSH_ASYNC_MODE": "asyncio"}, "serverpush.E005"),
         ({"SERVERPUSH_LOG": "kafka://somewhere"}, "serverpush.E006"),
         ({"SERVERPUSH_NOTIFIER_PORT": 9000, "SERVERPUSH_PORT": 9000}, "serverpush.E008"),
+        ({"SERVERPUSH_URL": "https://push.example.com"}, "serverpush.W010"),
+        ({"SERVERPUSH_URL": "https://push.example.com", "SESSION_COOKIE_DOMAIN": "www.example.com"}, "serverpush.W010"),
     ],
 )
 def test_each_mistake_has_its_check(overrides, check_id):
@@ -54,3 +56,20 @@ def test_redis_without_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "redis", None)  # how Python spells "not installed"
     with override_settings(SERVERPUSH_LOG="redis://127.0.0.1:6379/0"):
         assert "serverpush.E007" in ids()
+
+
+@pytest.mark.parametrize("overrides", [
+    {"SERVERPUSH_URL": "https://push.example.com", "SESSION_COOKIE_DOMAIN": ".example.com"},
+    {"SERVERPUSH_URL": "http://localhost:8013"},  # the site's own host, another port
+    {"SERVERPUSH_URL": "https://example.com", "SESSION_COOKIE_DOMAIN": "example.com"},
+])
+def test_a_push_server_the_session_cookie_reaches_is_fine(overrides):
+    with override_settings(**overrides):
+        assert "serverpush.W010" not in ids()
+
+
+def test_the_session_cookie_check_names_the_fix():
+    with override_settings(SERVERPUSH_URL="https://push.example.com"):
+        found = next(m for m in run_checks() if m.id == "serverpush.W010")
+    assert "'push.example.com'" in found.msg and "SESSION_COOKIE_DOMAIN" in found.msg
+    assert "'.example.com'" in found.hint and "docs/deployment.md" in found.hint

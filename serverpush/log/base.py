@@ -75,5 +75,14 @@ class Log:
         """Entries after ``cursor`` up to :meth:`head`; raises :class:`Gap` or :class:`BadCursor`."""
         raise NotImplementedError
 
+    def identity(self) -> str:
+        """What a Django process and a push server must agree on to share this log.
+
+        Page tokens carry it, so a push server fed by another log refuses the page
+        (``log_mismatch``) instead of keeping it live with nothing ever arriving.
+        Addresses stay out: one host may reach the log under another name.
+        """
+        return type(self).__name__
+
     def close(self) -> None:
         """Release sockets and connections."""

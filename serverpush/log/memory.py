@@ -112,6 +112,9 @@ class MemoryLog(Log):
     def cursor_at(self, started_ms: int) -> str:
         return f"t{started_ms}"
 
+    def identity(self) -> str:
+        return f"the embedded log, notifier port {conf.get('SERVERPUSH_NOTIFIER_PORT')}"
+
     def open(self, async_mode: str) -> None:
         """Start the ring (its epoch) and bind the notifier, before the first page can connect."""
         if self._receiver is None:

@@ -79,6 +79,10 @@ class RedisLog(Log):
         """``t<ms>``: replayed from that time in the current epoch (see docs/redis.md)."""
         return f"t{started_ms}"
 
+    def identity(self) -> str:
+        db = self._stream.client.connection_pool.connection_kwargs.get("db", 0)
+        return f"the Redis stream {self.key!r} in database {db}"
+
     # The push server
 
     def serve(self, deliver: Deliver, async_mode: str) -> None:

@@ -279,7 +279,7 @@ def test_resynced_keeps_the_page_live_and_fires_an_event(open_page):
     assert page.evaluate("[serverpush.state, serverpush.cursor, serverpush.healed, serverpush.refreshed]") == ["live", "e:10", 1, None]
 
 
-@pytest.mark.parametrize("code", ["bad_payload", "token_invalid"])
+@pytest.mark.parametrize("code", ["bad_payload", "token_invalid", "log_mismatch"])
 def test_refused_connect_error_stops(open_page, code):
     page = open_page()
     page.evaluate("""() => document.addEventListener('serverpush_refresh', () => calls.push('r'))""")
@@ -342,3 +342,14 @@ def test_a_message_fires_once_even_if_it_arrives_twice(open_page):
     handle(page, "serverpush", dict(message, replay=False))  # replayed, then live: the same message
     handle(page, "serverpush", dict(message, cursor="e:6"))
     assert page.evaluate("calls") == [[{"msg": "hi"}, "message"], [{"msg": "hi"}, "message"]]
+
+
+def test_an_unreachable_push_server_is_named_once_in_the_console(open_page):
+    page = open_page("auto.html")
+    page.evaluate("() => { window.fails = 0; serverpush.socket.on('connect_error', () => { window.fails += 1; }); }")
+    page.wait_for_function("window.fails >= 2")  # it keeps retrying, and says so once
+    said = [text for text in page.console_errors if "runserverpush" in text]
+    assert len(said) == 1
+    assert f"cannot reach the push server at http://127.0.0.1:{DEAD_PORT}" in said[0]
+    assert "is `./manage.py runserverpush` running?" in said[0]
+    assert page.evaluate("serverpush.state") == "connecting"

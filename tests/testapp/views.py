@@ -115,7 +115,10 @@ def bad_spec(request):
 
 
 def bad_spec_update(request):
-    return [{"name": "oops", "model": "testapp.Nope"}]
+    return [
+        {"name": "oops", "model": "testapp.Nope"},
+        {"name": "fine", "model": Note, "data": {"title": "object.title"}},
+    ]
 
 
 def bad_serializer(request, pk):

@@ -18,6 +18,7 @@
     cursor: null,
     pageCursor: null,     // the cursor of the first connect (the page's), for watch.js
     token: null,          // the page token, for ws.js
+    url: null,            // the push server's URL this page connects to
     socket: null,
     received: 0,          // number of `serverpush` events applied
     healed: 0,            // times the server sent the current state instead of a replay
@@ -30,6 +31,7 @@
   var stopped = false;    // refused / refreshed: never reconnect again
   var retries = 0;        // consecutive manual retries, for the backoff
   var retryTimer = null;
+  var unreachableLogged = false;
 
   // Dispatches `type` on document for jQuery handlers and native listeners alike.
   // jQuery's trigger() passes extra arguments (data, meta) but never reaches
@@ -161,10 +163,17 @@
   function onConnectError(err) {
     var data = (err && err.data) || {};
     var message = data.message || (err && err.message) || 'connection refused';
+    if (!data.code && !unreachableLogged) {
+      // No answer at all: most often no push server runs at that address. Said once
+      // per page; the connection keeps retrying.
+      unreachableLogged = true;
+      console.error('serverpush: cannot reach the push server at ' + api.url + ' (' + message + '); is `./manage.py runserverpush` running?');
+    }
     if (data.code === 'token_expired' || data.code === 'session_mismatch') {
       refresh({code: data.code, message: message});
-    } else if (data.code === 'bad_payload' || data.code === 'token_invalid' || data.code === 'too_many_subscriptions') {
-      // Retrying cannot help: the page itself carries a broken token or payload.
+    } else if (data.code === 'bad_payload' || data.code === 'token_invalid' || data.code === 'too_many_subscriptions' || data.code === 'log_mismatch') {
+      // Retrying cannot help: the page itself carries a broken token or payload,
+      // or was rendered for another log than the push server reads.
       stop();
       console.error('serverpush: connection refused (' + data.code + '): ' + message);
     } else if (api.socket && !api.socket.active) {
@@ -177,7 +186,12 @@
   // The server refused one client event (unknown_event, flood); after a flood it also
   // disconnects us, and we come back with backoff like after any server-side kick.
   function onError(info) {
-    console.warn('serverpush: ' + (info.code || 'error') + ': ' + (info.message || ''));
+    if (info.view) {
+      // DEBUG only: the developer's update function, spec or serializer failed in the push server.
+      console.error('serverpush: ' + info.code + ' in ' + info.view + (info.spec ? ', spec ' + JSON.stringify(info.spec) : '') + ': ' + (info.message || ''));
+    } else {
+      console.warn('serverpush: ' + (info.code || 'error') + ': ' + (info.message || ''));
+    }
     fire('serverpush_error', info, null, false);
   }
 
@@ -229,7 +243,7 @@
     api.cursor = config.cursor == null || config.cursor === '' ? null : String(config.cursor);
     if (api.pageCursor == null) api.pageCursor = api.cursor;
     api.token = config.token;
-    var url = config.url || location.protocol + '//' + location.hostname + ':' + (config.port || 8013);
+    var url = api.url = config.url || location.protocol + '//' + location.hostname + ':' + (config.port || 8013);
     var socket = window.io(url, {
       path: config.path || '/socket.io',
       withCredentials: true,  // the push server reads the Django session cookie itself
