@@ -47,7 +47,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
 class PushServer:
     """A real ``manage.py runserverpush`` process on free ports."""
 
-    def __init__(self, tmp: Path, port: int | None = None, notifier_port: int | None = None, async_mode: str = "eventlet", env: dict[str, str] | None = None, settings: dict[str, Any] | None = None) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, notifier_port: int | None = None, async_mode: str = "eventlet", env: dict[str, str] | None = None, settings: dict[str, Any] | None = None, args: tuple[str, ...] = ()) -> None:
+        self.args = args
         self.port = port or free_port()
         self.notifier_port = notifier_port or free_port()
         self.async_mode = async_mode
@@ -63,7 +64,7 @@ class PushServer:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_PORT": str(self.port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port), **self.extra_env}
         env.pop("SERVERPUSH_PATCHED", None)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(self.port), "--async-mode", self.async_mode], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(self.port), "--async-mode", self.async_mode, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         wait_until(self._ready, 30, f"push server on port {self.port} (log: {self.log_path})")
         return self
 
@@ -260,7 +261,8 @@ def answers(url: str) -> bool:
 class DemoServer:
     """``manage.py rundemo`` run as a user runs it, on free ports and a throwaway database."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.extra_env = env or {}
         self.port, self.push_port, self.notifier_port = free_port(), free_port(), free_port()
         self.db = tmp / "demo.sqlite3"
         self.log_path = tmp / "rundemo.log"
@@ -277,7 +279,7 @@ class DemoServer:
         return f"http://127.0.0.1:{self.push_port}/serverpush/stats"
 
     def start(self) -> DemoServer:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings", "DEMO_DB": str(self.db), "SERVERPUSH_PORT": str(self.push_port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port)}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings", "DEMO_DB": str(self.db), "SERVERPUSH_PORT": str(self.push_port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port), **self.extra_env}
         env.pop("SERVERPUSH_PATCHED", None)
         with open(self.log_path, "ab") as log:
             # Its own process group, so that close() can always clean up what rundemo started.

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from serverpush import conf
+from serverpush import conf, reloading
 from serverpush.runtime import ASYNC_MODES, ensure_patched, serve, with_stats
 
 
@@ -18,10 +20,17 @@ class Command(BaseCommand):
         parser.add_argument("--address", default=None, help="address to bind (default: SERVERPUSH_HOST, 127.0.0.1)")
         parser.add_argument("--port", type=int, default=None, help="port to serve on (default: SERVERPUSH_PORT, 8013)")
         parser.add_argument("--async-mode", choices=ASYNC_MODES, default=None, help="concurrency library (default: SERVERPUSH_ASYNC_MODE, eventlet)")
+        parser.add_argument("--noreload", action="store_false", dest="use_reloader", help="do not restart on code changes (the default under DEBUG)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        reload = options["use_reloader"] and settings.DEBUG
+        if reload and not reloading.is_child():
+            sys.exit(reloading.supervise())  # before patching: this process only restarts the one that serves
         async_mode = options["async_mode"] or conf.get("SERVERPUSH_ASYNC_MODE")
         ensure_patched(async_mode)
+        reloading.run(lambda: self.serve(async_mode, options), reload)
+
+    def serve(self, async_mode: str, options: dict[str, Any]) -> None:
         self.check(display_num_errors=False)
         from serverpush.server import PushServer  # after patching: its locks must be green
 
