@@ -9,7 +9,7 @@ from django.core.checks import Error, Warning, register
 from django.utils.module_loading import import_string
 
 from serverpush import conf
-from serverpush.log import REDIS_SCHEMES
+from serverpush.log import REDIS_SCHEMES, log_class
 from serverpush.log.notifier import is_loopback
 
 CONTEXT_PROCESSOR = "serverpush.client.context_processor"
@@ -99,10 +99,10 @@ def _async_mode() -> list[Any]:
 
 def _log() -> list[Any]:
     url = conf.get("SERVERPUSH_LOG")
-    if url == "memory":
+    if url == "memory" or log_class(url) is not None:
         return []
     if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
-        return [Error(f"SERVERPUSH_LOG = {url!r} is not a known log.", hint="Use 'memory' (the default) or a Redis URL such as 'redis://127.0.0.1:6379/0'.", id="serverpush.E006")]
+        return [Error(f"SERVERPUSH_LOG = {url!r} is not a known log.", hint="Use 'memory' (the default), a Redis URL such as 'redis://127.0.0.1:6379/0', or the dotted path of a serverpush.log.Log subclass.", id="serverpush.E006")]
     try:
         import redis  # noqa: F401
     except ImportError:

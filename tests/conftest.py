@@ -26,7 +26,7 @@ from tests.ports import free_port
 if TYPE_CHECKING:
     from tests.redis_fixture import RedisServer
 
-pytest_plugins = ["tests.redis_fixture"]
+pytest_plugins = ["tests.redis_fixture", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.01  # how often wait_until looks again; it gives up at its timeout

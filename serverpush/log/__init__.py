@@ -6,11 +6,12 @@ from functools import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from serverpush import conf
 from serverpush.log.base import BadCursor, Gap, Log, Unavailable
 
-__all__ = ["BadCursor", "Gap", "Log", "Unavailable", "get_log"]
+__all__ = ["BadCursor", "Gap", "Log", "Unavailable", "get_log", "log_class"]
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -27,7 +28,21 @@ def get_log() -> Log:
         from serverpush.log.redis import RedisLog
 
         return RedisLog(url)
-    raise ImproperlyConfigured(f"SERVERPUSH_LOG = {url!r} is not a known log; use 'memory' or a Redis URL such as 'redis://127.0.0.1:6379/0'.")
+    backend = log_class(url)
+    if backend is None:
+        raise ImproperlyConfigured(f"SERVERPUSH_LOG = {url!r} is not a known log; use 'memory', a Redis URL such as 'redis://127.0.0.1:6379/0', or the dotted path of a Log subclass.")
+    return backend()
+
+
+def log_class(path: object) -> type[Log] | None:
+    """The :class:`Log` subclass ``path`` names (``"serverpush.testing.RecordingLog"``), or None."""
+    if not isinstance(path, str) or "." not in path or "://" in path:
+        return None
+    try:
+        found = import_string(path)
+    except ImportError:
+        return None
+    return found if isinstance(found, type) and issubclass(found, Log) else None
 
 
 @receiver(setting_changed)
