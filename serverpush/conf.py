@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_CLIENT_EVENTS_PER_SECOND": 10,
     # Serializers running at once; a slow one holds up its own audience only.
     "SERVERPUSH_SERIALIZER_WORKERS": 16,
+    # Seconds the log may hold an entry this push server has not read before it
+    # reports not ready (/serverpush/ready) and restarts its tail.
+    "SERVERPUSH_READY_LAG": 5.0,
+    # Who may read /serverpush/stats and /serverpush/metrics: addresses or networks.
+    "SERVERPUSH_METRICS_ALLOWED": ("127.0.0.0/8", "::1"),
     # Dotted path of the class that signs and reads page tokens.
     "SERVERPUSH_TOKENIZER": "serverpush.tokens.SignedTokenizer",
     # Shared secret authenticating notifier messages; required off loopback.

@@ -140,5 +140,6 @@ class Healer:
     def reload(self, sid: str, gap: Gap) -> None:
         """``serverpush_refresh``: the page reloads within the jitter window."""
         stats["refreshes"] += 1
+        stats[f"refreshes.{gap.code}"] += 1
         jitter_ms = int(conf.get("SERVERPUSH_RESYNC_JITTER") * 1000)
         self.server.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message, "jitter_ms": jitter_ms}, to=sid)

@@ -1,7 +1,6 @@
 """Run the push server's WSGI app under eventlet, gevent or threading."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -11,7 +10,6 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 PATCHED_ENV = "SERVERPUSH_PATCHED"
@@ -48,19 +46,6 @@ def ensure_patched(async_mode: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv])
-
-
-def with_stats(app: Callable, snapshot: Callable[[], dict[str, Any]]) -> Callable:
-    """Serve ``GET /serverpush/stats`` (loopback clients only) beside the Socket.IO app."""
-
-    def wsgi(environ: dict[str, Any], start_response: Callable) -> Any:
-        if environ.get("PATH_INFO") == "/serverpush/stats" and environ.get("REMOTE_ADDR") in LOOPBACK:
-            body = json.dumps(snapshot()).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
-        return app(environ, start_response)
-
-    return wsgi
 
 
 def serve(app: Callable, host: str, port: int, async_mode: str) -> None:

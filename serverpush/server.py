@@ -21,6 +21,7 @@ from serverpush.entries import Entry
 from serverpush.fanout import Index
 from serverpush.handlers import HandlerHost
 from serverpush.heal import Healer
+from serverpush.health import TailWatch
 from serverpush.limits import Budget
 from serverpush.stats import stats
 from serverpush.workers import Workers
@@ -86,6 +87,7 @@ class _SocketServer(socketio.Server):
 class Refused(socketio.exceptions.ConnectionRefusedError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, {"code": code, "message": message})
+        self.code = code
 
 
 class PushServer:
@@ -108,6 +110,7 @@ class PushServer:
         self.watchers = Watchers(self)
         self.handlers = HandlerHost(self)
         self.healer = Healer(self)
+        self.tail_watch = TailWatch(self.log, conf.get("SERVERPUSH_READY_LAG"), self.sio.sleep)
         self.app = socketio.WSGIApp(self.sio)
 
     def start(self) -> None:
@@ -115,6 +118,7 @@ class PushServer:
         self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"), self.report)
         self.log.open(self.async_mode)
         self.sio.start_background_task(self._tail)
+        self.sio.start_background_task(self.tail_watch.run)
 
     def _tail(self) -> None:
         while True:
@@ -170,6 +174,8 @@ class PushServer:
     def _close(self, sid: str, code: str, message: str) -> None:
         """Tell the client why, then drop it; it resyncs (refresh codes) or stops."""
         event = "serverpush_refresh" if code in REFRESH_CODES else "serverpush_error"
+        if code in REFRESH_CODES:
+            stats[f"refreshes.{code}"] += 1
         self.sio.emit(event, {"code": code, "message": message}, to=sid)
         self.sio.disconnect(sid)
 
@@ -200,6 +206,7 @@ class PushServer:
             return True
         except Refused as exc:
             stats["refused"] += 1
+            stats[f"refused.{exc.code}"] += 1
             logger.info("serverpush: refused %s: %s", sid, exc.error_args)
             raise
         except Exception:

@@ -13,7 +13,9 @@ from typing import Any
 
 from django.db import close_old_connections
 
+from serverpush.entries import now_ms
 from serverpush.fanout import Group, Index, payload
+from serverpush.health import latency
 from serverpush.problems import Problem
 from serverpush.stats import stats
 
@@ -61,6 +63,7 @@ class Workers:
                     if message is not None:
                         message["cursor"] = self.index.safe_cursor()
                         self._send(group, message, skip)
+                        latency.observe((now_ms() - entry.ts) / 1000)
             if found:
                 self.report(group.room, found)
 

@@ -72,7 +72,7 @@ class PushServer:
         if self.process.poll() is not None:
             raise AssertionError(f"push server exited with {self.process.returncode}:\n{self.log()}")
         try:
-            self.stats()
+            urllib.request.urlopen(f"{self.url}/serverpush/health", timeout=5).close()
             return True
         except OSError:
             return False

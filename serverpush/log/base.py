@@ -75,6 +75,17 @@ class Log:
         """Entries after ``cursor`` up to :meth:`head`; raises :class:`Gap` or :class:`BadCursor`."""
         raise NotImplementedError
 
+    def progress(self) -> tuple[object, object] | None:
+        """In the push server: ``(newest position the log holds, newest this node read)``, comparable.
+
+        None when the backend cannot tell (nothing to fall behind on: the embedded
+        log is pushed to). Raises :class:`Unavailable` when the store does not answer.
+        """
+        return None
+
+    def restart_tail(self) -> None:
+        """Make :meth:`serve` drop its connection and reconnect: it stopped hearing new entries."""
+
     def identity(self) -> str:
         """What a Django process and a push server must agree on to share this log.
 

@@ -100,6 +100,12 @@ class RedisLog(Log):
     def read_after(self, cursor: str) -> list[Entry]:
         return self._server_tail().read_after(cursor)
 
+    def progress(self) -> tuple[object, object]:
+        return self._server_tail().progress()
+
+    def restart_tail(self) -> None:
+        self._server_tail().restart()
+
     def _server_tail(self) -> Tail:
         if self._tail is None:
             self._tail = Tail(self.url, self.key, self.maxlen)

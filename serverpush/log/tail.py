@@ -10,6 +10,7 @@ outage is waited out with backoff, logged once, and counted.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 
@@ -43,10 +44,11 @@ class Tail:
         self._reads = Stream(connect(url, TIMEOUT, TIMEOUT), key)
         self._down_since: float | None = None
         self._closed = threading.Event()
+        self._serving: Stream | None = None
 
     def serve(self, deliver: Deliver) -> None:
         """Follow the stream until :meth:`close`; Redis errors are waited out, :class:`Gap` is raised."""
-        stream = Stream(connect(self.url, BLOCK_MS / 1000 + TIMEOUT, TIMEOUT), self.key)
+        stream = self._serving = Stream(connect(self.url, BLOCK_MS / 1000 + TIMEOUT, TIMEOUT), self.key)
         delay = MIN_BACKOFF
         try:
             while not self._closed.is_set():
@@ -158,6 +160,33 @@ class Tail:
         if self.window is None:
             raise Unavailable(f"the push server has not reached Redis at {self.url} yet; retry shortly")
         return self.window
+
+    def progress(self) -> tuple[StreamId, StreamId]:
+        """``(last id Redis holds, last id this tail read)``; raises :class:`Unavailable`."""
+        window = self._ready()
+        if self._down_since is not None:
+            raise Unavailable(f"Redis at {self.url} has not answered the tail for {time.monotonic() - self._down_since:.1f}s")
+        try:
+            snap = self._reads.read()
+        except redis.RedisError as exc:
+            raise Unavailable(f"Redis at {self.url} did not answer: {exc}") from None
+        return (snap.last if snap.epoch == window.epoch else self._last), self._last
+
+    def restart(self) -> None:
+        """Drop the tail's connection, so a read that never returns fails and :meth:`serve` reconnects."""
+        stream = self._serving
+        if stream is None:
+            return
+        # Shut the socket down under the blocked read: it fails as a closed connection,
+        # which the client retries at once on a new one (closing the connection
+        # object itself is its reader's business).
+        for connection in list(stream.client.connection_pool._in_use_connections):
+            sock = getattr(connection, "_sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Stop :meth:`serve` (after its current XREAD) and release connections."""

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from serverpush import conf, reloading
-from serverpush.runtime import ASYNC_MODES, ensure_patched, serve, with_stats
+from serverpush.monitoring import with_monitoring
+from serverpush.runtime import ASYNC_MODES, ensure_patched, serve
 
 
 class Command(BaseCommand):
@@ -42,4 +43,4 @@ class Command(BaseCommand):
         server.start()
         self.stdout.write(f"serverpush: push server on http://{host}:{port}/ ({async_mode}); notifier on port {conf.get('SERVERPUSH_NOTIFIER_PORT')}", ending="\n")
         self.stdout.flush()
-        serve(with_stats(server.app, server.snapshot), host, port, async_mode)
+        serve(with_monitoring(server.app, server), host, port, async_mode)
