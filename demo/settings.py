@@ -6,8 +6,8 @@ from demo import partials
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "serverpush-demo-not-secret")
-DEBUG = True
-ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+DEBUG = os.environ.get("DEMO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = os.environ.get("DEMO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -51,6 +51,7 @@ DATABASES = {
 }
 USE_TZ = True
 STATIC_URL = "/static/"
+STATIC_ROOT = os.environ.get("DEMO_STATIC_ROOT")  # deploy/docker-compose.yml: collected for nginx
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGIN_URL = "/login/"
 
@@ -59,6 +60,7 @@ SERVERPUSH_NOTIFIER_PORT = int(os.environ.get("SERVERPUSH_NOTIFIER_PORT", 8014))
 SERVERPUSH_GLOBALS = ()
 # "memory" (embedded), or a Redis URL to run the demo on Redis: SERVERPUSH_LOG=redis://127.0.0.1:6379/0
 SERVERPUSH_LOG = os.environ.get("SERVERPUSH_LOG", "memory")
+SERVERPUSH_URL = os.environ.get("SERVERPUSH_URL")  # deploy/: the site's own origin, behind nginx
 # A page that must reload after a push-server restart does so within 2 s, not 10: the
 # Outage page is watched by someone waiting for it.
 SERVERPUSH_RESYNC_JITTER = 2

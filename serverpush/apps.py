@@ -9,7 +9,7 @@ class ServerPushConfig(AppConfig):
     verbose_name = "serverpush"
 
     def ready(self) -> None:
-        from serverpush import capture, checks, revocation  # noqa: F401 - checks register themselves
+        from serverpush import capture, checks, deploy_checks, revocation  # noqa: F401 - checks register themselves
         from serverpush.client import mark_request_start
 
         capture.connect()

@@ -24,7 +24,8 @@ REDIS_SERVER = os.environ.get("SERVERPUSH_REDIS_SERVER") or shutil.which("redis-
 class RedisServer:
     """One redis-server process without persistence (``SHUTDOWN SAVE`` still writes a dump)."""
 
-    def __init__(self, tmp: Path, port: int | None = None) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, args: tuple[str, ...] = ()) -> None:
+        self.args = args
         self.port = port or free_port()
         self.dir = tmp / f"redis-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         if not Path(REDIS_SERVER).exists():
             raise AssertionError(f"no redis-server at {REDIS_SERVER}: install Redis >= 7 or set SERVERPUSH_REDIS_SERVER")
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning"]
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning", *self.args]
         with open(self.dir / "redis.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._ready, 10, f"redis-server on port {self.port}")
@@ -108,3 +109,49 @@ def redis_log(redis_server: RedisServer, settings: Any) -> RedisServer:
     """This test process appends to, and reads cursors from, ``redis_server``'s log."""
     settings.SERVERPUSH_LOG = redis_server.url
     return redis_server
+
+
+class SentinelServer:
+    """``redis-server --sentinel`` watching one master, as ``mymaster``; fails over in about a second."""
+
+    SERVICE = "mymaster"
+
+    def __init__(self, tmp: Path, master: RedisServer) -> None:
+        self.port = free_port()
+        self.dir = tmp / f"sentinel-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.master = master
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.SERVICE}/0"
+
+    def start(self) -> SentinelServer:
+        conf = self.dir / "sentinel.conf"  # Sentinel rewrites its config file: one of its own
+        conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\nsentinel failover-timeout {self.SERVICE} 5000\n"
+        )
+        with open(self.dir / "sentinel.log", "ab") as log:
+            self.process = subprocess.Popen([REDIS_SERVER, str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.master_port() == self.master.port, 10, f"sentinel on port {self.port} to know the master")
+        return self
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+
+    def master_port(self) -> int | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"sentinel exited with {self.process.returncode}: {(self.dir / 'sentinel.log').read_text()}")
+        try:
+            found = self.client().execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE)
+        except redis.RedisError:
+            return None
+        return int(found[1]) if found else None
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -73,3 +73,25 @@ def test_the_session_cookie_check_names_the_fix():
         found = next(m for m in run_checks() if m.id == "serverpush.W010")
     assert "'push.example.com'" in found.msg and "SESSION_COOKIE_DOMAIN" in found.msg
     assert "'.example.com'" in found.hint and "docs/deployment.md" in found.hint
+
+
+def deploy_ids() -> set[str]:
+    return {message.id for message in run_checks(include_deployment_checks=True) if message.id.startswith("serverpush.")}
+
+
+def test_deploy_checks_warn_of_a_redis_that_evicts_or_forgets(redis_server):
+    client = redis_server.client()  # the fixture's Redis: no persistence, and we set an evicting policy
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    with override_settings(SERVERPUSH_LOG=redis_server.url):
+        assert {"serverpush.W011", "serverpush.W012"} <= deploy_ids()
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("appendonly", "yes")
+        assert not {"serverpush.W011", "serverpush.W012"} & deploy_ids()
+    assert not {"serverpush.W011", "serverpush.W012", "serverpush.W013"} & deploy_ids()  # the embedded log: nothing to ask
+
+
+def test_deploy_checks_say_when_redis_cannot_be_asked():
+    from tests.ports import free_port
+
+    with override_settings(SERVERPUSH_LOG=f"redis://127.0.0.1:{free_port()}/0"):
+        assert "serverpush.W013" in deploy_ids()

@@ -13,7 +13,7 @@ from serverpush.log.base import BadCursor, Gap, Log, Unavailable
 
 __all__ = ["BadCursor", "Gap", "Log", "Unavailable", "get_log", "log_class"]
 
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 
 
 @cache

@@ -111,14 +111,51 @@ def connect(url: str, timeout: float | None, connect_timeout: float) -> redis.Re
     is not retried. RESP2: no HELLO on connect, and no "maintenance notifications"
     mode, which would relax the timeouts.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        decode_responses=True,
-        protocol=2,
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        "decode_responses": True,
+        "protocol": 2,
+    }
+    if url.startswith(SENTINEL_SCHEME):
+        return _sentinel_master(url, options)
+    return redis.Redis.from_url(url, **options)
+
+
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def _sentinel_master(url: str, options: dict[str, Any]) -> redis.Redis:
+    """``redis+sentinel://[:password@]host:26379[,host:26379...]/<service>[/<db>]``: the master Sentinel names.
+
+    The password is the master's; the Sentinels themselves are asked without one.
+
+    The client asks the Sentinels for the master again whenever its connection
+    fails, so writes and the tail follow a failover.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    service, _, db = parts.path.strip("/").partition("/")
+    if not service:
+        raise ValueError(f"SERVERPUSH_LOG = {url!r} names no master: use redis+sentinel://host:26379/<service name>/<db>")
+    password = unquote(parts.password) if parts.password else None
+    hosts = []
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "26379")
+        hosts.append((name, int(port or 26379)))
+    sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": options["socket_connect_timeout"], "socket_connect_timeout": options["socket_connect_timeout"]})
+    return sentinel.master_for(service, db=int(db or 0), password=password, **options)
+
+
+class ClusterUnsupported(redis.ResponseError):
+    """The Redis log runs scripts over the stream and its meta hash, which a Redis Cluster keeps apart."""
+
+
+CLUSTER_ERRORS = (redis.exceptions.ClusterCrossSlotError, redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.ClusterDownError)
 
 
 class Stream:
@@ -131,7 +168,7 @@ class Stream:
 
     def append(self, payloads: list[str], lost: str, maxlen: int, min_id: str) -> None:
         """Write a ``lost`` marker (if any) then one entry per payload, in one round trip."""
-        self.client.eval(APPEND, 2, *self.keys, _token(), maxlen, min_id, lost, *payloads)
+        self._eval(APPEND, _token(), maxlen, min_id, lost, *payloads)
 
     def read(self, after: StreamId | None = None, upto: StreamId | None = None, extra: int = 0, replace: str = "") -> Snapshot:
         """The epoch and its ids, and the records in (``after``, ``upto``] plus ``extra`` older ones.
@@ -140,10 +177,19 @@ class Stream:
         found that the stream lost entries).
         """
         after_arg = "" if after is None else str(after)
-        raw = self.client.eval(READ, 2, *self.keys, _token(), replace, after_arg, str(upto or ""), extra)
+        raw = self._eval(READ, _token(), replace, after_arg, str(upto or ""), extra)
         epoch, created, last, in_range, older = raw
         records = [parse_record(epoch, item) for item in [*reversed(older), *in_range]]
         return Snapshot(epoch, StreamId.parse(created), StreamId.parse(last), [r for r in records if r is not None])
+
+    def _eval(self, script: str, *args: Any) -> Any:
+        try:
+            return self.client.eval(script, 2, *self.keys, *args)
+        except CLUSTER_ERRORS as exc:
+            raise ClusterUnsupported(
+                f"Redis Cluster is not supported by the Redis log (Redis said: {exc}); use one Redis server, "
+                "with Sentinel (redis+sentinel://) for failover, see docs/deployment.md"
+            ) from None
 
     def wait(self, epoch: str, after: StreamId, block_ms: int, count: int) -> list[Record]:
         """Records after ``after``, blocking up to ``block_ms`` for the first one."""
