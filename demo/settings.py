@@ -9,6 +9,7 @@ SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "serverpush-demo-not-secret")
 DEBUG = os.environ.get("DEMO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DEMO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,4 +1,7 @@
+from django.contrib import admin
 from django.urls import path
+
+import serverpush.inspector
 
 from . import feature_views, list_views, views
 
@@ -21,4 +24,7 @@ urlpatterns = [
     path("handlers/", feature_views.handlers, name="handlers"),
     path("outage/", feature_views.outage, name="outage"),
     path("outage/push/<str:action>/", feature_views.push_server, name="push_server"),
+    # The staff inspector of every push server, beside the admin (sign in as staff).
+    path("admin/serverpush/", serverpush.inspector.view, name="serverpush_inspector"),
+    path("admin/", admin.site.urls),
 ]

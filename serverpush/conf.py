@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_READY_LAG": 5.0,
     # Who may read /serverpush/stats and /serverpush/metrics: addresses or networks.
     "SERVERPUSH_METRICS_ALLOWED": ("127.0.0.0/8", "::1"),
+    # Base URLs of the push servers the staff inspector shows, as this Django process
+    # reaches them; None: the one runserverpush runs with these settings.
+    "SERVERPUSH_NODES": None,
     # Dotted path of the class that signs and reads page tokens.
     "SERVERPUSH_TOKENIZER": "serverpush.tokens.SignedTokenizer",
     # Shared secret authenticating notifier messages; required off loopback.

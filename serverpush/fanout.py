@@ -29,6 +29,8 @@ from serverpush.tokens import user_key
 
 logger = logging.getLogger(__name__)
 
+RECENT = 50  # routed entries kept for the inspector
+
 
 @dataclass(eq=False)
 class Group:
@@ -116,6 +118,8 @@ class Index:
         self.owed: dict[int, int] = {}
         self.last: str | None = None
         self.previous: Callable[[str], str] = lambda position: position
+        # The latest entries and how they were routed, for the inspector.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
 
     def add(self, sid: str, specs: Iterable[Spec], request: HttpRequest) -> list[str]:
         """Put ``sid`` in the group of each spec; return the rooms it must join."""
@@ -193,7 +197,7 @@ class Index:
                 messages.route(entry, emit, self.safe_cursor())
             if entry.op not in CHANGE_OPS:
                 continue
-            owed = 0
+            owed = pages = 0
             stats["entries"] += 1
             query_cache: dict[str, bool] = {}
             obj: models.Model | None = None
@@ -211,9 +215,11 @@ class Index:
                 group.enqueued += 1
                 group.pending.append((group.enqueued, entry, obj))
                 owed += 1
+                pages += len(group.members)
                 if not group.scheduled:
                     group.scheduled = True
                     schedule(group)
+            self.recent.append({"position": entry.position, "model": entry.model, "pk": entry.pk, "op": entry.op, "committed_ms": entry.ts, "audiences": owed, "pages": pages})
             if owed:
                 self.owed[id(entry)] = owed
                 self.inflight.append(entry)

@@ -5,18 +5,22 @@
   it, else 503 (:mod:`serverpush.health`); the reason only to allowed clients.
 - ``/serverpush/stats``: every counter, JSON.
 - ``/serverpush/metrics``: the Prometheus text format (``pip install "django-serverpush[metrics]"``).
+- ``/serverpush/inspect``: pages, subscriptions, recent entries and problems, JSON, for
+  the staff inspector (:mod:`serverpush.inspector`).
 
-Stats, metrics and the reason of readiness go only to the addresses of
+Stats, metrics, the inspector's data and the reason of readiness go only to the addresses of
 ``SERVERPUSH_METRICS_ALLOWED`` (loopback by default).
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from serverpush import conf
+from serverpush import conf, problems
 from serverpush.health import latency
 from serverpush.stats import stats
 
@@ -68,13 +72,36 @@ def answer(server: PushServer, path: str, remote_addr: str | None) -> Answer | N
         state = server.tail_watch.state
         body = {"ready": state.ready, "reason": state.reason, "lag_seconds": round(state.lag_seconds, 3)} if allowed(remote_addr) else {"ready": state.ready}
         return ("200 OK" if state.ready else "503 Service Unavailable"), JSON, json.dumps(body).encode()
-    if name in ("stats", "metrics") and not allowed(remote_addr):
+    if name in ("stats", "metrics", "inspect") and not allowed(remote_addr):
         return "403 Forbidden", "text/plain", b"not allowed from this address (SERVERPUSH_METRICS_ALLOWED)\n"
     if name == "stats":
         return "200 OK", JSON, json.dumps(server.snapshot()).encode()
     if name == "metrics":
         return metrics(server)
+    if name == "inspect":
+        return "200 OK", JSON, json.dumps(inspect(server), default=str).encode()
     return None
+
+
+def inspect(server: PushServer) -> dict[str, Any]:
+    """This node, its pages and their subscriptions, recent entries and their routing, problems: for the inspector."""
+    with server.index.lock:
+        pages = [{**server.pages.get(sid, {}), "sid": sid, "specs": [_spec(server.index.groups[room]) for room in rooms if room in server.index.groups]} for sid, rooms in server.index.sids.items()]
+        entries = list(server.index.recent)
+    state = server.tail_watch.state
+    node = {
+        "id": f"{socket.gethostname()}:{os.getpid()}", "async_mode": server.async_mode, "log": server.log.identity(),
+        "ready": state.ready, "reason": state.reason, "lag_seconds": round(state.lag_seconds, 3), "started": server.started,
+    }
+    return {"node": node, "pages": pages, "entries": entries[::-1], "problems": problems.latest()[::-1], "stats": server.snapshot()}
+
+
+def _spec(group: Any) -> dict[str, Any]:
+    spec = group.spec
+    return {
+        "name": spec.name, "model": spec.label, "params": {k: repr(v) for k, v in spec.params.lookups.items()},
+        "serializer": type(spec.serializer).__name__, "vary": sorted(spec.vary), "audience": group.room, "audience_pages": len(group.members),
+    }
 
 
 def metrics(server: PushServer) -> Answer:

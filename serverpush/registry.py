@@ -75,6 +75,11 @@ def _class_update(view: Callable[..., Any], view_class: type) -> UpdateFunction 
     return call
 
 
+def view_name(match: ResolverMatch | None) -> str | None:
+    """The dotted name of the view ``match`` resolved to, as problems and the inspector name it."""
+    return _view_id(match.func) if match is not None else None
+
+
 def global_functions() -> list[UpdateFunction]:
     return [import_string(path) for path in conf.get("SERVERPUSH_GLOBALS")]
 

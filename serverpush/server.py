@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import socketio
@@ -103,6 +104,8 @@ class PushServer:
         self.index = Index()
         self.index.previous = self.log.previous
         self.identities: dict[str, tuple[str | None, str | None]] = {}
+        self.pages: dict[str, dict[str, Any]] = {}  # what the inspector shows of each page
+        self.started = time.time()
         self.budgets: dict[str, Budget] = {}
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
@@ -198,6 +201,7 @@ class PushServer:
             if len(specs) > limit:
                 raise Refused("too_many_subscriptions", f"this page declares {len(specs)} subscriptions; SERVERPUSH_MAX_SUBSCRIPTIONS allows {limit}")
             self.identities[sid] = identity(request)
+            self.pages[sid] = {"path": request.path, "view": registry.view_name(request.resolver_match), "user": str(request.user) if request.user.is_authenticated else None, "since": time.time()}
             self.budgets[sid] = Budget()
             self.sio.save_session(sid, {"request": request})  # for serverpush_subscribe
             self._go_live(sid, specs, request, cursor, found)
@@ -281,6 +285,7 @@ class PushServer:
             self.index.remove(sid)
             self.watchers.remove(sid)
             self.identities.pop(sid, None)
+            self.pages.pop(sid, None)
             self.budgets.pop(sid, None)
 
     def allow(self, sid: str) -> bool:

@@ -53,8 +53,8 @@ def test_an_expired_token_is_refused(start_push_server, user_client):
 
 def test_tokens_signed_with_a_rotated_key_still_work(start_push_server, listeners, user_client, settings):
     alice = user_client("alice")
-    page = render(alice, "/t/hello-fields/")
     server = start_push_server(settings={"SECRET_KEY": "the-new-key", "SECRET_KEY_FALLBACKS": [settings.SECRET_KEY]})
+    page = render(alice, "/t/hello-fields/")  # after: this process now feeds that server's notifier
     # The session itself is signed with the old key too; fallbacks verify both.
     listener = listeners().connect(server, page, cursor=None)
     assert listener.named("serverpush_ready")
