@@ -23,7 +23,7 @@ class Command(BaseCommand):
         async_mode = options["async_mode"] or conf.get("SERVERPUSH_ASYNC_MODE")
         ensure_patched(async_mode)
         self.check(display_num_errors=False)
-        from serverpush.server import PushServer  # after patching: its locks must be green
+        from serverpush.server.node import PushServer  # after patching: its locks must be green
 
         host = options["address"] or conf.get("SERVERPUSH_HOST")
         port = options["port"] or conf.get("SERVERPUSH_PORT")

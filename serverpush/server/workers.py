@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from serverpush.fanout import Group, Index, payload
+from serverpush.server.fanout import Group, Index, payload
 from serverpush.stats import stats
 
 logger = logging.getLogger(__name__)
