@@ -4,7 +4,7 @@ An entry is plain JSON: ``{"model", "pk", "op", "fields", "ts"}`` where ``fields
 is a snapshot of the object's concrete fields as the transaction wrote them, and
 ``ts`` the time its transaction committed. The push server treats a change as
 "this object changed" and sends the row as the database holds it then
-(:mod:`serverpush.current`); the snapshot matches and serializes a delete.
+(:mod:`serverpush.server.current`); the snapshot matches and serializes a delete.
 ``"tab"`` is added when a page's own request made the change (:mod:`serverpush.tabs`).
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ CHANGE_OPS = ("create", "update", "delete")
 # ``message``: a direct message (serverpush.messages), model "" and fields {name, data, to}.
 MESSAGE = "message"
 # ``revoke``: a session or user lost access (serverpush.revocation); never sent to pages.
-OPS = (*CHANGE_OPS, MESSAGE, "revoke")
+REVOKE = "revoke"
+OPS = (*CHANGE_OPS, MESSAGE, REVOKE)
 _JSON_NATIVE = (str, int, float, bool, type(None), dict, list)
 
 
@@ -52,7 +53,7 @@ class Entry:
     position: str | None = None
     tab: str | None = None  # the id of the tab whose request made the change, if it said
     # In the push server: the change as the database held it when it was read back
-    # (serverpush.current), and the row it was read from.
+    # (serverpush.server.current), and the row it was read from.
     current: Entry | None = field(default=None, repr=False, compare=False)
     row: models.Model | None = field(default=None, repr=False, compare=False)
 

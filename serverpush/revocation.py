@@ -2,7 +2,7 @@
 
 Logout, password change, deactivation and deletion of a user, and deletion of a
 session row, publish a ``revoke`` entry through the log, so every push-server node
-sees it; each node sends ``serverpush_refresh`` to the matching connections and
+sees it; each node (:mod:`serverpush.server.hub`) sends ``serverpush_refresh`` to the matching connections and
 drops them.
 """
 from __future__ import annotations
@@ -16,11 +16,8 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from serverpush.capture import publish_on_commit
-from serverpush.entries import Entry
+from serverpush.entries import REVOKE, Entry
 from serverpush.tokens import session_fingerprint
-
-REVOKE = "revoke"
-
 
 def revoke(user: Any = None, *, session_key: str | None = None) -> None:
     """Stop the open pages of ``user`` (a user or its pk: all their sessions), or of one session.
@@ -90,10 +87,3 @@ def connect() -> None:
 
         post_delete.connect(_on_session_delete, sender=Session, dispatch_uid="serverpush.revocation.session_delete")
 
-
-def matches(entry: Entry, user_pk: str | None, session: str | None) -> bool:
-    """Whether a connection of ``user_pk`` in ``session`` (a fingerprint) is revoked by ``entry``."""
-    target = entry.fields.get("session")
-    if target is not None:
-        return target == session
-    return entry.pk is not None and str(entry.pk) == user_pk

@@ -61,7 +61,7 @@ class Watch:
 
     @cached_property
     def params(self) -> Params:
-        """The change filter, in the form :func:`serverpush.replay.compact` expects of a spec."""
+        """The change filter, in the form :func:`serverpush.server.replay.compact` expects of a spec."""
         return Params(self.model, {"pk__in": self.pks} if self.pks is not None else self.lookups or {})
 
     @property

@@ -123,7 +123,8 @@ def test_other_async_modes_deliver_and_replay(start_push_server, listeners, brow
     note = Note.objects.create(title="mode")
     page = render(browser_client, f"/t/note/{note.pk}/")
     note.title = "between render and connect"
-    note.save()
+    with server.landing():  # in the push server's log before the page connects: replayed
+        note.save()
     tab = listeners().connect(server, page)
     assert tab.updates("note")[-1]["data"]["title"] == "between render and connect"
     note.title = "live"

@@ -29,7 +29,7 @@ def test_the_quickstart_is_two_command_lines_and_ci_runs_the_second():
 def test_every_error_code_the_server_sends_is_in_the_protocol_doc():
     protocol = (ROOT / "docs" / "protocol.md").read_text()
     source = "\n".join(p.read_text() for p in (ROOT / "serverpush").rglob("*.py"))
-    codes = set(re.findall(r'(?:Refused|Gap|TokenError|_close)\(\s*(?:sid,\s*)?"([a-z_]+)"', source))
+    codes = set(re.findall(r'(?:Refused|Gap|TokenError|close)\(\s*(?:sid,\s*)?"([a-z_]+)"', source))
     assert {"bad_payload", "token_invalid", "session_mismatch", "log_gap", "session_revoked", "flood"} <= codes
     assert {code for code in codes if f"`{code}`" not in protocol} == set()
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import RequestFactory
 
 from serverpush.entries import Entry, decode, encode
-from serverpush.fanout import payload
+from serverpush.server.fanout import payload
 from serverpush.serializers import FragmentSerializer, Signal
 from serverpush.specs import SpecError, parse_specs
 from serverpush.tabs import HEADER, new_tab, tab_id, tab_of

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from serverpush import frames
+from serverpush.server import frames
 from serverpush.runtime import ASYNC_MODES
 from tests.conftest import PushServer, render, wait_until
 from tests.hostile import RawEngineSocket, deflate_bomb, nested_event, peak_rss_kib, reset_peak, rss_kib

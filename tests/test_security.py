@@ -161,7 +161,7 @@ def test_only_allowed_origins_may_connect(push_server, user_client, origin, allo
 
 
 def test_an_explicit_origin_list_replaces_allowed_hosts(start_push_server, user_client):
-    from serverpush.origins import is_allowed
+    from serverpush.server.origins import is_allowed
     from django.test import override_settings
 
     with override_settings(SERVERPUSH_ALLOWED_ORIGINS=["https://app.example.com"]):

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from serverpush import conf, reloading
-from serverpush.monitoring import with_monitoring
 from serverpush.runtime import ASYNC_MODES, ensure_patched, serve
 
 
@@ -33,7 +32,8 @@ class Command(BaseCommand):
 
     def serve(self, async_mode: str, options: dict[str, Any]) -> None:
         self.check(display_num_errors=False)
-        from serverpush.server import PushServer  # after patching: its locks must be green
+        from serverpush.server.monitoring import with_monitoring  # after patching: their locks must be green
+        from serverpush.server.node import PushServer
 
         host = options["address"] or conf.get("SERVERPUSH_HOST")
         port = options["port"] or conf.get("SERVERPUSH_PORT")

@@ -8,6 +8,10 @@
 
   var RETRY_MIN = 500;    // first manual retry waits 500-1500 ms (jittered)
   var RETRY_MAX = 10000;  // matches reconnectionDelayMax of socket.io's own retries
+  // Codes after which only a fresh page helps, and refusals of the connect that
+  // reconnecting cannot help: REFRESH_CODES and FATAL_CONNECT_CODES of serverpush/protocol.py.
+  var REFRESH_CODES = {session_revoked: 1, log_gap: 1, log_restarted: 1, token_expired: 1, session_mismatch: 1};
+  var FATAL_CODES = {bad_payload: 1, token_invalid: 1, too_many_subscriptions: 1, log_mismatch: 1};
 
   // currentScript only exists while this file is being executed, so it is read now;
   // the attribute fallback covers async/deferred loaders that leave it null.
@@ -24,6 +28,7 @@
     healed: 0,            // times the server sent the current state instead of a replay
     refreshed: null,      // {code, message, reload, delay} once serverpush_refresh has fired
     connect: connect,
+    refreshCodes: REFRESH_CODES,  // for watch.js
     reload: function () { location.reload(); },  // how a refresh reloads; a page may replace it
     _handle: handle       // test hook: the very function the socket listeners call
   };
@@ -169,9 +174,9 @@
       unreachableLogged = true;
       console.error('serverpush: cannot reach the push server at ' + api.url + ' (' + message + '); is `./manage.py runserverpush` running?');
     }
-    if (data.code === 'token_expired' || data.code === 'session_mismatch') {
+    if (REFRESH_CODES[data.code]) {
       refresh({code: data.code, message: message});
-    } else if (data.code === 'bad_payload' || data.code === 'token_invalid' || data.code === 'too_many_subscriptions' || data.code === 'log_mismatch') {
+    } else if (FATAL_CODES[data.code]) {
       // Retrying cannot help: the page itself carries a broken token or payload,
       // or was rendered for another log than the push server reads.
       stop();

@@ -15,7 +15,7 @@
   if (!api) throw new Error('serverpush: load serverpush.js before watch.js');
 
   // Acknowledgement codes after which only a fresh page helps.
-  var REFRESH_CODES = {log_gap: 1, log_restarted: 1, token_expired: 1, session_mismatch: 1};
+  var REFRESH_CODES = api.refreshCodes;
   var subs = [];       // every Subscription not unsubscribed
   var bound = null;    // the socket our serverpush_watch listener is on
 

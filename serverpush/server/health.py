@@ -27,7 +27,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class Latency:
-    """A histogram of delivery latency, kept without any metrics library (exported by :mod:`serverpush.monitoring`)."""
+    """A histogram of delivery latency, kept without any metrics library (exported by :mod:`serverpush.server.monitoring`)."""
 
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.buckets = buckets

@@ -2,11 +2,11 @@
 
 - ``/serverpush/health``: liveness, 200 while the process serves.
 - ``/serverpush/ready``: 200 when the log is reachable and the tail keeps up with
-  it, else 503 (:mod:`serverpush.health`); the reason only to allowed clients.
+  it, else 503 (:mod:`serverpush.server.health`); the reason only to allowed clients.
 - ``/serverpush/stats``: every counter, JSON.
 - ``/serverpush/metrics``: the Prometheus text format (``pip install "django-serverpush[metrics]"``).
 - ``/serverpush/inspect``: pages, subscriptions, recent entries and problems, JSON, for
-  the staff inspector (:mod:`serverpush.inspector`).
+  the staff inspector (``serverpush.inspector``).
 
 Stats, metrics, the inspector's data and the reason of readiness go only to the addresses of
 ``SERVERPUSH_METRICS_ALLOWED`` (loopback by default).
@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from serverpush import conf, problems
-from serverpush.health import latency
+from serverpush.server.health import latency
 from serverpush.stats import stats
 
 if TYPE_CHECKING:
-    from serverpush.server import PushServer
+    from serverpush.server.node import PushServer
 
 PREFIX = "/serverpush/"
 JSON = "application/json"
@@ -86,7 +86,7 @@ def answer(server: PushServer, path: str, remote_addr: str | None) -> Answer | N
 def inspect(server: PushServer) -> dict[str, Any]:
     """This node, its pages and their subscriptions, recent entries and their routing, problems: for the inspector."""
     with server.index.lock:
-        pages = [{**server.pages.get(sid, {}), "sid": sid, "specs": [_spec(server.index.groups[room]) for room in rooms if room in server.index.groups]} for sid, rooms in server.index.sids.items()]
+        pages = [{**server.hub.pages.get(sid, {}), "sid": sid, "specs": [_spec(server.index.groups[room]) for room in rooms if room in server.index.groups]} for sid, rooms in server.index.sids.items()]
         entries = list(server.index.recent)
     state = server.tail_watch.state
     node = {

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import close_old_connections
 
 from serverpush.entries import now_ms
-from serverpush.fanout import Group, Index, payload
-from serverpush.health import latency
 from serverpush.problems import Problem
+from serverpush.server.fanout import Group, Index, payload
+from serverpush.server.health import latency
 from serverpush.stats import stats
 
 logger = logging.getLogger(__name__)

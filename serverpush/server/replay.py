@@ -7,12 +7,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from serverpush.current import read_back
 from serverpush.entries import CHANGE_OPS, Entry
-from serverpush.fanout import payload
 from serverpush.log.base import Log
-from serverpush.messages import replay_payloads as direct_messages
 from serverpush.problems import Problem
+from serverpush.server.current import read_back
+from serverpush.server.fanout import payload
+from serverpush.server.messages import replay_payloads as direct_messages
 from serverpush.specs import Spec
 
 logger = logging.getLogger(__name__)

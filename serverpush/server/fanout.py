@@ -20,9 +20,10 @@ from django.db import close_old_connections, models
 from django.http import HttpRequest
 from django.utils import translation
 
-from serverpush import messages, problems
+from serverpush import problems
 from serverpush.entries import CHANGE_OPS, MESSAGE, Entry
 from serverpush.problems import Problem
+from serverpush.server import messages
 from serverpush.specs import Spec
 from serverpush.stats import stats
 from serverpush.tokens import user_key

@@ -18,20 +18,19 @@ restart does not reload every page in the same second.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest
 
-from serverpush import conf
-from serverpush.current import rows
+from serverpush import conf, protocol
 from serverpush.entries import Entry
-from serverpush.fanout import Group, payload
-from serverpush.log import Gap
+from serverpush.log import Gap, Log
+from serverpush.server.current import rows
+from serverpush.server.fanout import Group, Index, payload
+from serverpush.server.watchers import Watchers
 from serverpush.specs import Spec
 from serverpush.stats import stats
-
-if TYPE_CHECKING:
-    from serverpush.server import PushServer
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +57,12 @@ def spec_events(spec: Spec, request: HttpRequest, cursor: str) -> list[dict[str,
 class Healer:
     """Heals the pages of one push server, or tells them to reload when it cannot."""
 
-    def __init__(self, server: PushServer) -> None:
-        self.server = server
+    def __init__(self, sio: Any, log: Log, index: Index, watchers: Watchers, drop: Callable[[str], None]) -> None:
+        self.sio = sio
+        self.log = log
+        self.index = index
+        self.watchers = watchers
+        self.drop = drop  # stops sending to a page that is to reload
         # The resync events of each group for one log head: pages healing together
         # (a reconnect storm after a restart) share one read and one serialization.
         # Sound while the head stays put: any change committed after the read has
@@ -74,27 +77,27 @@ class Healer:
 
         Call with the index lock held: delivery waits, so nothing overtakes the heal.
         """
-        index, watchers = self.server.index, self.server.watchers
-        head = self.server.log.head()
+        index, watchers = self.index, self.watchers
+        head = self.log.head()
         groups = {room: self._group_events(group, head) for room, group in index.groups.items()}
         watches = {room: watchers.heal_events(room, head) for room in list(watchers.watches)}
         reloading = [sid for sid, rooms in index.sids.items() if any(groups[r] is None for r in rooms) or any(watches[r] is None for r in watchers.by_sid.get(sid, ()))]
         for sid in reloading:
-            self.server.drop(sid)
+            self.drop(sid)
             self.reload(sid, gap)
         sent = dict.fromkeys(index.sids, 0)
         for room, group in index.groups.items():
             index.supersede(group)
-            self._send("serverpush", groups[room], room, group.members, sent)
+            self._send(protocol.UPDATE, groups[room], room, group.members, sent)
         for room, members in watchers.members.items():
-            self._send("serverpush_watch", watches[room], room, members, sent)
+            self._send(protocol.WATCH, watches[room], room, members, sent)
         for sid, count in sent.items():
             self.resynced(sid, gap, head, count)
         logger.warning("serverpush: %s; healed %d page(s), told %d to reload", gap.message, len(sent), len(reloading))
 
     def _send(self, event: str, events: list[dict[str, Any]], room: str, members: set[str], sent: dict[str, int]) -> None:
         for message in events:
-            self.server.sio.emit(event, message, to=room)
+            self.sio.emit(event, message, to=room)
         for sid in members:
             sent[sid] = sent.get(sid, 0) + len(events)
 
@@ -103,14 +106,14 @@ class Healer:
 
         False if it cannot be healed (it is then to reload). Call with the index lock held.
         """
-        index = self.server.index
+        index = self.index
         groups = [self._group_events(index.groups[room], head) for room in index.sids.get(sid, ())]
         if any(events is None for events in groups):
             return False
         count = 0
         for events in groups:
             for message in events:
-                self.server.sio.emit("serverpush", message, to=sid)
+                self.sio.emit(protocol.UPDATE, message, to=sid)
             count += len(events)
         self.resynced(sid, gap, head, count)
         return True
@@ -135,11 +138,11 @@ class Healer:
     def resynced(self, sid: str, gap: Gap, cursor: str, count: int) -> None:
         stats["healed"] += 1
         stats["heal_events"] += count
-        self.server.sio.emit("serverpush_resynced", {"code": gap.code, "cursor": cursor, "healed": count}, to=sid)
+        self.sio.emit(protocol.RESYNCED, {"code": gap.code, "cursor": cursor, "healed": count}, to=sid)
 
     def reload(self, sid: str, gap: Gap) -> None:
         """``serverpush_refresh``: the page reloads within the jitter window."""
         stats["refreshes"] += 1
         stats[f"refreshes.{gap.code}"] += 1
         jitter_ms = int(conf.get("SERVERPUSH_RESYNC_JITTER") * 1000)
-        self.server.sio.emit("serverpush_refresh", {"code": gap.code, "message": gap.message, "jitter_ms": jitter_ms}, to=sid)
+        self.sio.emit(protocol.REFRESH, {"code": gap.code, "message": gap.message, "jitter_ms": jitter_ms}, to=sid)

@@ -16,41 +16,42 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connections
 
-from serverpush import conf
-from serverpush.current import database_for, read_back, rows
+from serverpush import conf, protocol
 from serverpush.entries import CHANGE_OPS, Entry
-from serverpush.log import BadCursor, Gap, Unavailable
-from serverpush.replay import LEFT, catch_up, compact, follow
+from serverpush.log import BadCursor, Gap, Log, Unavailable
+from serverpush.server.current import database_for, read_back, rows
+from serverpush.server.fanout import Index
+from serverpush.server.hub import Hub
+from serverpush.server.replay import LEFT, catch_up, compact, follow
 from serverpush.stats import stats
 from serverpush.tokens import TokenError
 from serverpush.watch import MAX_OBJECTS, Watch, read_watch_token, shown_mark, verify_shown
-
-if TYPE_CHECKING:
-    from serverpush.server import PushServer
 
 logger = logging.getLogger(__name__)
 
 
 class Watchers:
-    def __init__(self, server: PushServer) -> None:
-        self.server = server
-        self.sio = server.sio
+    def __init__(self, sio: Any, log: Log, index: Index, hub: Hub) -> None:
+        self.sio = sio
+        self.log = log
+        self.index = index
+        self.hub = hub
         self.watches: dict[str, Watch] = {}
         self.shown: dict[str, set[str]] = {}  # per room watching a filter: the pks its pages show
         self.members: dict[str, set[str]] = defaultdict(set)
         self.by_sid: dict[str, set[str]] = defaultdict(set)
         self._by_pk: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._scan: dict[str, set[str]] = defaultdict(set)
-        self.sio.on("serverpush_subscribe", self.on_subscribe)
-        self.sio.on("serverpush_unsubscribe", self.on_unsubscribe)
+        self.sio.on(protocol.SUBSCRIBE, self.on_subscribe)
+        self.sio.on(protocol.UNSUBSCRIBE, self.on_unsubscribe)
 
     def on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Verify the watch token, replay after its cursor, join; the return value is the ack."""
-        if not self.server.allow(sid):
+        if not self.hub.allow(sid):
             return _refusal("flood", "too many events; this connection is being closed")
         try:
             watch, cursor, shown = self._check(sid, data)
@@ -76,7 +77,7 @@ class Watchers:
         """The watch, cursor and shown pks of a subscribe, if this connection may have them."""
         token, cursor, marks = _parse(data)
         watch = read_watch_token(token)
-        if watch.user_pk != self.server.identities.get(sid, (None, None))[0]:
+        if watch.user_pk != self.hub.user_of(sid):
             raise TokenError("session_mismatch", "this watch token was issued to another user; reload the page")
         limit = conf.get("SERVERPUSH_MAX_SUBSCRIPTIONS")
         if len(self.by_sid.get(sid, ())) >= limit:
@@ -98,10 +99,10 @@ class Watchers:
             self.sio.enter_room(sid, watch.room)
 
         try:
-            return events, catch_up(self.server.log, self.server.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries, shown)), join)
+            return events, catch_up(self.log, self.index.lock, cursor, lambda entries: events.extend(_replay(watch, entries, shown)), join)
         except Gap:
-            with self.server.index.lock:
-                head = self.server.log.head()
+            with self.index.lock:
+                head = self.log.head()
                 healed = heal_events(watch, shown, head)
                 if healed is None:
                     raise
@@ -114,10 +115,10 @@ class Watchers:
         return heal_events(self.watches[room], self.shown.get(room), head)
 
     def on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
-        if not self.server.allow(sid):
+        if not self.hub.allow(sid):
             return _refusal("flood", "too many events; this connection is being closed")
         room = data.get("sub") if isinstance(data, dict) else None
-        with self.server.index.lock:
+        with self.index.lock:
             if room not in self.by_sid.get(sid, ()):
                 return _refusal("bad_payload", f"unsubscribe with {{sub: <the sub of a subscribe ack>}}, got {data!r:.80}")
             self.sio.leave_room(sid, room)
@@ -172,9 +173,9 @@ class Watchers:
                 try:
                     matched = watch.params.matches(entry, query_cache)
                     if matched:
-                        self.sio.emit("serverpush_watch", _payload(watch, entry, mark=shown is not None), to=room)
+                        self.sio.emit(protocol.WATCH, _payload(watch, entry, mark=shown is not None), to=room)
                     if shown is not None and follow(shown, entry, matched):
-                        self.sio.emit("serverpush_watch", _left(watch, entry), to=room)
+                        self.sio.emit(protocol.WATCH, _left(watch, entry), to=room)
                 except Exception:
                     logger.exception("serverpush: could not send %s %s to the watchers of %s", entry.model, entry.pk, room)
                     stats["match_errors"] += 1
