@@ -180,7 +180,10 @@ class Tail:
         # Shut the socket down under the blocked read: it fails as a closed connection,
         # which the client retries at once on a new one (closing the connection
         # object itself is its reader's business).
-        for connection in list(stream.client.connection_pool._in_use_connections):
+        pool = stream.client.connection_pool
+        with pool._lock:
+            in_use = list(pool._in_use_connections)
+        for connection in in_use:
             sock = getattr(connection, "_sock", None)
             if sock is not None:
                 try:
