@@ -88,8 +88,9 @@ def proxy(redis_server):
     proxy.close()
 
 
-def test_a_deaf_tail_turns_not_ready_is_counted_logged_and_restarted(redis_log, proxy, start_push_server, listeners, browser_client):
-    server = start_push_server(env={"SERVERPUSH_TEST_LOG": proxy.url, "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_READY_LAG": 0.5})})
+@pytest.mark.parametrize("async_mode", ["eventlet", "threading"])
+def test_a_deaf_tail_turns_not_ready_is_counted_logged_and_restarted(async_mode, redis_log, proxy, start_push_server, listeners, browser_client):
+    server = start_push_server(env={"SERVERPUSH_TEST_LOG": proxy.url, "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_READY_LAG": 0.5})}, async_mode=async_mode)
     wait_until(lambda: ready(server)[0] == 200, 20, "the push server tailing Redis through the proxy")
     note = Note.objects.create(title="before")
     listener = listeners().connect(server, render(browser_client, f"/t/note/{note.pk}/"))
