@@ -1,7 +1,11 @@
 """Does serverpush deliver as fast as raw python-socketio? Ratios measured in one run.
 
-    .venv/bin/python bench/throughput.py [--clients 50] [--changes 1000] [--async-mode eventlet|gevent]
+    .venv/bin/python bench/throughput.py [--clients 50] [--changes 1000] [--async-mode eventlet[,gevent][,asgi]]
                                          [--rate CHANGES_PER_S] [--client-procs 1] [--modes raw,serverpush,serverpush-notify]
+
+``--async-mode eventlet,asgi`` measures the push server under each adapter in one
+run, one after the other (python-socketio's Server under eventlet, AsyncServer under
+uvicorn: ``runserverpush --async-mode asgi``), and prints them side by side.
 
 For each mode, ``--clients`` real python-socketio clients (websocket transport, in a
 separate process: bench/throughput_clients.py) connect; then this process produces
@@ -13,7 +17,7 @@ message's latency (receive time minus that stamp; one machine, one clock).
 Modes (raw runs first, then both serverpush modes against one push server):
 
 - ``raw``: ``bench/raw_socketio_server.py``, a bare ``socketio.Server`` in the same
-  async mode. The clients join one room; this process PUSHes serverpush's notifier
+  async mode (eventlet or gevent; not run for asgi). The clients join one room; this process PUSHes serverpush's notifier
   messages (one entry each, same encoding) over ZeroMQ; the server emits one event
   of serverpush's payload shape per entry to the room.
 - ``serverpush``: the real push server (``manage.py runserverpush``, tests.settings,
@@ -342,11 +346,11 @@ def start_serverpush(stack: ExitStack, options: argparse.Namespace) -> tuple[Tar
     return Target(server, token, create_notes), Target(server, token, publish_entries)
 
 
-def start_targets(stack: ExitStack, options: argparse.Namespace) -> dict[str, Target]:
+def start_targets(stack: ExitStack, options: argparse.Namespace, modes: list[str]) -> dict[str, Target]:
     targets = {}
-    if "raw" in options.modes:
+    if "raw" in modes:
         targets["raw"] = start_raw(stack, options)
-    if {"serverpush", "serverpush-notify"} & set(options.modes):
+    if {"serverpush", "serverpush-notify"} & set(modes):
         targets["serverpush"], targets["serverpush-notify"] = start_serverpush(stack, options)
     return targets
 
@@ -380,12 +384,12 @@ def setup_django(tmp: Path) -> None:
 
 # ---- report ----------------------------------------------------------------------
 
-METRICS = ("produce s", "elapsed s", "delivered msg/s", "p50 ms", "p95 ms", "cpu s: server", "clients", "producer")
+METRICS = ("produce s", "elapsed s", "delivered msg/s", "p50 ms", "p95 ms", "p99 ms", "cpu s: server", "clients", "producer")
 COLUMNS = ("mode", "clients", "changes", *METRICS, "bound by")
 
 
 def metrics(r: Result) -> dict[str, float]:
-    values = (r.produce_s, r.elapsed_s, r.rate, r.percentile(50), r.percentile(95), r.server_cpu_s, r.clients_cpu_s, r.producer_cpu_s)
+    values = (r.produce_s, r.elapsed_s, r.rate, r.percentile(50), r.percentile(95), r.percentile(99), r.server_cpu_s, r.clients_cpu_s, r.producer_cpu_s)
     return dict(zip(METRICS, values))
 
 
@@ -395,7 +399,7 @@ def medians(results: list[Result], mode: str) -> dict[str, float]:
 
 
 def row(label: str, m: dict[str, float], options: argparse.Namespace) -> tuple[str, ...]:
-    formats = {"delivered msg/s": "{:,.0f}", "p50 ms": "{:.1f}", "p95 ms": "{:.1f}"}
+    formats = {"delivered msg/s": "{:,.0f}", "p50 ms": "{:.1f}", "p95 ms": "{:.1f}", "p99 ms": "{:.1f}"}
     cells = [formats.get(name, "{:.2f}").format(m[name]) for name in METRICS]
     return (label, str(options.clients), str(options.changes), *cells, bound_by(m, options))
 
@@ -428,19 +432,25 @@ def ratio(name: str, a: dict[str, float], b: dict[str, float]) -> str:
 
 
 def print_ratios(results: list[Result], modes: list[str]) -> None:
-    if "raw" not in modes:
-        return
-    raw = medians(results, "raw")
-    for mode in (m for m in modes if m != "raw"):
-        ours = medians(results, mode)
-        print(f"{mode}/raw: " + ", ".join(ratio(name, ours, raw) for name in ("delivered msg/s", "p50 ms", "p95 ms", "cpu s: server")))
+    """Each serverpush mode against raw python-socketio in the same async mode, and each async mode against the first."""
+    names = ("delivered msg/s", "p50 ms", "p95 ms", "p99 ms", "cpu s: server")
+    for mode in modes:
+        base, _, async_mode = mode.partition(" @ ")
+        raw = f"raw @ {async_mode}" if async_mode else "raw"
+        if base != "raw" and raw in modes:
+            print(f"{mode} / {raw}: " + ", ".join(ratio(name, medians(results, mode), medians(results, raw)) for name in names))
+    first = modes[0].partition(" @ ")[2]
+    for mode in modes:
+        base, _, async_mode = mode.partition(" @ ")
+        if async_mode and async_mode != first and f"{base} @ {first}" in modes:
+            print(f"{mode} / {base} @ {first}: " + ", ".join(ratio(name, medians(results, mode), medians(results, f"{base} @ {first}")) for name in names))
 
 
 def print_checks(results: list[Result], rounds: list[int]) -> None:
     """One serialization per change for the shared spec, however many clients."""
     print("\n/serverpush/stats of each serverpush run (counters: this run only):")
     for r, n in zip(results, rounds):
-        if r.mode != "raw":
+        if not r.mode.startswith("raw"):
             check = "OK" if r.stats.get("serializations") == r.changes == r.stats.get("entries") else "MISMATCH"
             shown = ", ".join(f"{key} {r.stats.get(key, 0)}" for key in PUSH_STATS)
             print(f"  {label(r, n)}: {shown}; serializations == entries == changes: {check}")
@@ -448,7 +458,7 @@ def print_checks(results: list[Result], rounds: list[int]) -> None:
 
 def report(results: list[Result], options: argparse.Namespace) -> None:
     pace = f"{options.rate:g} changes/s" if options.rate else "flat out"
-    print(f"\nasync mode {options.async_mode}, {os.cpu_count()} CPUs, {options.clients} clients in "
+    print(f"\nasync mode {', '.join(options.async_modes)}, {os.cpu_count()} CPUs, {options.clients} clients in "
           f"{len(split(options.clients, options.client_procs))} process(es), producer {pace}\n")
     rounds = [len([x for x in results[: i + 1] if x.mode == r.mode]) for i, r in enumerate(results)]
     print_table([COLUMNS, *(row(label(r, n), metrics(r), options) for r, n in zip(results, rounds))])
@@ -466,7 +476,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50, help="Socket.IO clients (default 50)")
     parser.add_argument("--changes", type=int, default=1000, help="changes per mode (default 1000)")
-    parser.add_argument("--async-mode", choices=("eventlet", "gevent"), default="eventlet", help="of both servers (default eventlet)")
+    parser.add_argument("--async-mode", default="eventlet", help="comma-separated async modes of the servers, measured in turn: eventlet, gevent, asgi (default eventlet)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)} (default all)")
     parser.add_argument("--rate", type=float, default=None, help="changes per second (default: as fast as the producer goes)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of all modes, interleaved; ratios use medians (default 3)")
@@ -476,7 +486,23 @@ def parse_args() -> argparse.Namespace:
     options.modes = [m.strip() for m in options.modes.split(",") if m.strip()]
     if unknown := set(options.modes) - set(MODES):
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
+    options.async_modes = [m.strip() for m in options.async_mode.split(",") if m.strip()]
+    if unknown := set(options.async_modes) - {"eventlet", "gevent", "asgi"}:
+        parser.error(f"unknown async modes {sorted(unknown)}; choose from eventlet, gevent, asgi")
     return options
+
+
+def run_async_mode(async_mode: str, options: argparse.Namespace) -> list[Result]:
+    """Every round of ``options.modes`` against servers in ``async_mode``; modes labelled with it if several are run."""
+    options.async_mode = async_mode
+    modes = [m for m in options.modes if not (m == "raw" and async_mode == "asgi")]
+    with ExitStack() as stack:
+        targets = start_targets(stack, options, modes)
+        results = [run_target(mode, targets[mode], options) for _ in range(options.repeat) for mode in modes]
+    if len(options.async_modes) > 1:
+        for r in results:
+            r.mode = f"{r.mode} @ {async_mode}"
+    return results
 
 
 def main() -> None:
@@ -485,9 +511,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="serverpush-throughput-") as tmp:
         options.tmp = Path(tmp)
         setup_django(options.tmp)
-        with ExitStack() as stack:
-            targets = start_targets(stack, options)
-            results = [run_target(mode, targets[mode], options) for _ in range(options.repeat) for mode in options.modes]
+        results = [r for async_mode in options.async_modes for r in run_async_mode(async_mode, options)]
+        options.modes = list(dict.fromkeys(r.mode for r in results))
         report(results, options)
 
 

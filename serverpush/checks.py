@@ -15,7 +15,7 @@ from serverpush.log.notifier import is_loopback
 CONTEXT_PROCESSOR = "serverpush.client.context_processor"
 MIDDLEWARE = "serverpush.middleware.ServerPushMiddleware"
 REQUEST_PROCESSOR = "django.template.context_processors.request"
-ASYNC_MODES = ("eventlet", "gevent", "threading")
+ASYNC_MODES = ("eventlet", "gevent", "threading", "asgi")
 
 
 @register()

@@ -17,6 +17,8 @@ from serverpush.entries import now_ms
 from serverpush.tokens import make_token
 
 STARTED_KEY = "serverpush.started_ms"
+# The push server's path when this process serves it beside the pages (serverpush.asgi).
+_same_origin: str | None = None
 # Set by serverpush.middleware.ServerPushMiddleware: the log position before the view ran.
 CURSOR_ATTR = "_serverpush_cursor"
 
@@ -45,11 +47,18 @@ def page_context(request: HttpRequest) -> dict[str, Any]:
     context = {
         "generated_timestamp": _lazy_live_value(request, "cursor", _cursor),
         "serverpush_token": _lazy_live_value(request, "token", make_token),
-        "serverpush_url": conf.get("SERVERPUSH_URL") or "",
+        "serverpush_url": conf.get("SERVERPUSH_URL") or _same_origin or "",
         "serverpush_port": conf.get("SERVERPUSH_PORT"),
+        "serverpush_transports": ",".join(conf.get("SERVERPUSH_TRANSPORTS") or ()),
     }
     request._serverpush_context = context
     return context
+
+
+def serve_same_origin(path: str) -> None:
+    """Pages rendered by this process connect to their own origin at ``path`` (unless ``SERVERPUSH_URL`` says otherwise)."""
+    global _same_origin
+    _same_origin = path
 
 
 def is_live(request: HttpRequest) -> bool:

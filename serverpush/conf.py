@@ -22,9 +22,16 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_NOTIFIER_HOST": "127.0.0.1",
     # Dotted paths of ``f(request)`` whose specs go on every page.
     "SERVERPUSH_GLOBALS": (),
-    # The push server's URL as the browser sees it; None: the page's host on SERVERPUSH_PORT.
+    # Where the browser finds the push server: None, the page's host on SERVERPUSH_PORT
+    # (or, when serverpush.asgi serves the page, its own origin); a URL such as
+    # "https://push.example.com"; or a path such as "/socket.io/": the page's own
+    # origin, with the push server behind a path route (the Socket.IO path it serves).
     "SERVERPUSH_URL": None,
-    # ``eventlet`` (default), ``gevent`` or ``threading``.
+    # Socket.IO transports the browser uses, in order: None for Socket.IO's own
+    # (long-polling, then an upgrade to websocket); ["websocket"] where several push
+    # servers or ASGI workers answer one address without sticky sessions.
+    "SERVERPUSH_TRANSPORTS": None,
+    # ``eventlet`` (default), ``gevent``, ``threading``, or ``asgi`` (uvicorn).
     "SERVERPUSH_ASYNC_MODE": "eventlet",
     # Seconds a page token stays valid for (re)connecting.
     "SERVERPUSH_TOKEN_MAX_AGE": 24 * 3600,
@@ -92,11 +99,14 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_CLIENT_EVENTS_PER_SECOND": 10,
     # Serializers running at once; a slow one holds up its own audience only.
     "SERVERPUSH_SERIALIZER_WORKERS": 16,
+    # Under ASGI: threads that run connects, subscribes and handler calls (sync Django
+    # code: update functions, session loading, handlers), never on the event loop.
+    "SERVERPUSH_ASGI_THREADS": 16,
     # Seconds the log may hold an entry this push server has not read before it
     # reports not ready (/serverpush/ready) and restarts its tail.
     "SERVERPUSH_READY_LAG": 5.0,
     # Who may read /serverpush/stats and /serverpush/metrics: addresses or networks.
-    "SERVERPUSH_METRICS_ALLOWED": ("127.0.0.0/8", "::1"),
+    "SERVERPUSH_METRICS_ALLOWED": ("127.0.0.1", "::1"),
     # Base URLs of the push servers the staff inspector shows, as this Django process
     # reaches them; None: the one runserverpush runs with these settings.
     "SERVERPUSH_NODES": None,
@@ -113,6 +123,13 @@ def get(name: str) -> Any:
     if name not in DEFAULTS:
         raise KeyError(f"{name!r} is not a serverpush setting; known: {', '.join(DEFAULTS)}")
     return getattr(settings, name, DEFAULTS[name])
+
+
+def socketio_path() -> str:
+    """The path the push server answers on: ``SERVERPUSH_URL`` if that is a path, else ``/socket.io/``."""
+    url = get("SERVERPUSH_URL")
+    path = url if isinstance(url, str) and url.startswith("/") else "/socket.io/"
+    return path.rstrip("/") + "/"
 
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Run the push server's WSGI app under eventlet, gevent or threading."""
+"""Run the push server's app: WSGI under eventlet, gevent or threading, or ASGI under uvicorn."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-ASYNC_MODES = ("eventlet", "gevent", "threading")
+ASYNC_MODES = ("eventlet", "gevent", "threading", "asgi")
 
 
 PATCHED_ENV = "SERVERPUSH_PATCHED"
@@ -39,7 +39,7 @@ def ensure_patched(async_mode: str) -> None:
     command line in a fresh interpreter that patches before anything else
     (same PID: ``exec``, not a child).
     """
-    if async_mode == "threading" or os.environ.get(PATCHED_ENV) == async_mode:
+    if async_mode in ("threading", "asgi") or os.environ.get(PATCHED_ENV) == async_mode:
         return
     os.environ[PATCHED_ENV] = async_mode
     os.environ["SERVERPUSH_PATH0"] = sys.path[0]
@@ -48,9 +48,14 @@ def ensure_patched(async_mode: str) -> None:
     os.execv(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv])
 
 
-def serve(app: Callable, host: str, port: int, async_mode: str) -> None:
+def serve(app: Callable, host: str, port: int, async_mode: str, max_message_bytes: int = 0) -> None:
     """Serve ``app`` forever on ``host:port``."""
-    if async_mode == "eventlet":
+    if async_mode == "asgi":
+        import uvicorn
+
+        # uvicorn refuses a websocket message over ws_max_size from its header, before reading it.
+        uvicorn.run(app, host=host, port=port, ws="websockets-sansio", ws_max_size=max_message_bytes or 16 * 1024 * 1024, lifespan="on", log_level="warning", access_log=False)
+    elif async_mode == "eventlet":
         import eventlet
         import eventlet.wsgi
 

@@ -160,10 +160,27 @@ class Listener:
         self.client.disconnect()
 
 
-@pytest.fixture(scope="session")
-def push_server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServer]:
-    """The session's push server, on the ports tests.settings chose for this run."""
-    server = PushServer(tmp_path_factory.mktemp("push"), int(os.environ["SERVERPUSH_PORT"]), int(os.environ["SERVERPUSH_NOTIFIER_PORT"]))
+# The push server's core under each of its adapters: python-socketio's Server (under
+# eventlet, the default) and AsyncServer (ASGI, under uvicorn).
+ADAPTERS = ["eventlet", "asgi"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``EVERY_ADAPTER = True`` runs its backends (``start_backend``) under each adapter."""
+    if "adapter" in metafunc.fixturenames and getattr(metafunc.module, "EVERY_ADAPTER", False):
+        metafunc.parametrize("adapter", ADAPTERS)
+
+
+@pytest.fixture
+def adapter() -> str:
+    """The async mode ``start_backend`` starts push servers in unless told; see pytest_generate_tests."""
+    return "eventlet"
+
+
+@pytest.fixture(scope="session", params=ADAPTERS)
+def push_server(request: pytest.FixtureRequest, django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PushServer]:
+    """The session's push server, on the ports tests.settings chose for this run, once per adapter."""
+    server = PushServer(tmp_path_factory.mktemp(f"push-{request.param}"), int(os.environ["SERVERPUSH_PORT"]), int(os.environ["SERVERPUSH_NOTIFIER_PORT"]), async_mode=request.param)
     server.start()
     yield server
     server.stop()
@@ -319,6 +336,49 @@ class DemoServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
+class Uvicorn:
+    """``uvicorn demo.asgi:application``, as the README starts it, on a free port and a throwaway database."""
+
+    def __init__(self, tmp: Path, notifier_port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port, self.notifier_port = free_port(), notifier_port or free_port()
+        self.unused_push_port = free_port()  # SERVERPUSH_PORT: nothing may connect there
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo.settings", "DEMO_DB": str(tmp / "demo.sqlite3"), "SERVERPUSH_PORT": str(self.unused_push_port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port), **(env or {})}
+        self.env.pop("SERVERPUSH_PATCHED", None)
+        self.log_path = tmp / f"uvicorn-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def start(self, wait: bool = True) -> Uvicorn:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=self.env, check=True, timeout=120)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1", "--port", str(self.port)], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_until(self._ready, 60, f"uvicorn on port {self.port} (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"uvicorn exited with {self.process.returncode}:\n{self.log()}")
+        return answers(f"http://127.0.0.1:{self.port}/login/")
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/serverpush/stats", timeout=5) as response:
+            return json.load(response)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    close = stop
+
+
 @dataclass
 class Backend:
     """A push server on one kind of log, and how to lose that log."""
@@ -337,10 +397,10 @@ class Backend:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..., PushServer], settings: Any) -> Callable[..., Backend]:
-    """``start(size=None, async_mode=...)``: a push server on the parametrized log, keeping about ``size`` entries."""
+def start_backend(request: pytest.FixtureRequest, start_push_server: Callable[..., PushServer], settings: Any, adapter: str) -> Callable[..., Backend]:
+    """``start(size=None, async_mode=adapter)``: a push server on the parametrized log, keeping about ``size`` entries."""
 
-    def start(size: int | None = None, async_mode: str = "eventlet") -> Backend:
+    def start(size: int | None = None, async_mode: str = adapter) -> Backend:
         if request.param == "memory":
             request.getfixturevalue("memory_log")  # even when the suite runs on Redis
             overrides = {"SERVERPUSH_MEMORY_LOG_SIZE": size} if size else None

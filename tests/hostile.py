@@ -5,6 +5,7 @@ Shared by ``tests/test_hostile_frames.py`` and ``bench/hostile_frames.py``.
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import time
 import zlib
@@ -68,9 +69,11 @@ def _status(pid: int, field: str) -> int:
 class RawEngineSocket:
     """An Engine.IO websocket opened by hand (no Socket.IO connect): nothing but the transport."""
 
-    def __init__(self, port: int, timeout: float = 5, deflate: bool = False) -> None:
+    def __init__(self, port: int, timeout: float = 5, deflate: bool = False, source: str | None = None) -> None:
+        """``source``: the loopback address to connect from (say 127.0.0.2), if not the default."""
         offer = ["Sec-WebSocket-Extensions: permessage-deflate"] if deflate else []
-        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", header=offer, timeout=timeout)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0)) if source else None
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", header=offer, timeout=timeout, socket=sock)
         #: Whether the server compresses: websocket-client reads no compressed frame, so then read raw.
         self.deflate = "permessage-deflate" in (self.ws.getheaders() or {}).get("sec-websocket-extensions", "")
         opened = self.ws.sock.recv(CHUNK) if self.deflate else self.ws.recv()

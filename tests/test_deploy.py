@@ -44,7 +44,7 @@ def test_compose_has_django_push_server_and_redis_on_one_origin(compose):
     for name in ("web", "push", "migrate"):
         env = services[name]["environment"]
         assert env["SERVERPUSH_LOG"].startswith("redis://redis:")
-        assert env["SERVERPUSH_URL"] == "http://localhost:8000"  # the nginx origin
+        assert env["SERVERPUSH_URL"] == "/socket.io/"  # the pages' own origin, routed by nginx
         assert services["nginx"]["ports"] == ["8000:80"]
 
 

@@ -24,6 +24,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MIB = 1024 * 1024
 CLOSE_TIMEOUT = 10  # a bound for a hung server, not a measure: it closes at once
+# Under ASGI the app closes the websocket at once (a close frame); uvicorn then waits up
+# to 10 s for the client's reply before it drops the TCP connection, which a hostile
+# client never sends.
+ASGI_CLOSE_HANDSHAKE = 10
 
 
 @pytest.fixture(scope="module", params=ASYNC_MODES)
@@ -31,6 +35,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     push = PushServer(tmp_path_factory.mktemp(request.param), async_mode=request.param).start()
     yield push
     push.stop()
+
+
+def close_timeout(server: PushServer) -> float:
+    return CLOSE_TIMEOUT + (ASGI_CLOSE_HANDSHAKE if server.async_mode == "asgi" else 0)
 
 
 @pytest.fixture
@@ -58,7 +66,7 @@ def test_deeply_nested_frames_cost_only_their_connection(server: PushServer, bro
     for attacker, flood in zip(attackers, floods):
         attacker.flood(flood)
     for attacker in attackers:
-        attacker.wait_closed(CLOSE_TIMEOUT)
+        attacker.wait_closed(close_timeout(server))
     wait_until(lambda: server.stats().get("malformed_frames", 0) >= before + len(attackers), what="every attacker counted")
     log = server.log()[log_start:]
     assert "Traceback" not in log
@@ -76,7 +84,7 @@ def test_an_oversized_message_is_refused_before_it_is_read(server: PushServer, h
     reset_peak(pid)
     attacker = RawEngineSocket(server.port)  # no Socket.IO connect needed: the transport alone
     attacker.stream(announced=300 * MIB, sent=64 * MIB, fragments=fragments)
-    attacker.wait_closed(CLOSE_TIMEOUT)
+    attacker.wait_closed(close_timeout(server))
     growth = peak_rss_kib(pid) - rss_before
     assert growth < 16 * 1024, f"the {server.async_mode} server grew by {growth} KiB at its peak reading a message it should refuse"
     wait_until(lambda: server.stats().get("malformed_frames", 0) == before + 1, what="the refusal counted")
@@ -96,7 +104,7 @@ def test_a_compressed_message_is_refused_as_it_inflates(server: PushServer, heal
     reset_peak(pid)
     attacker = RawEngineSocket(server.port, deflate=True)
     attacker.send_frame(bomb)
-    attacker.wait_closed(CLOSE_TIMEOUT)
+    attacker.wait_closed(close_timeout(server))
     growth = peak_rss_kib(pid) - rss_before
     assert growth < 16 * 1024, f"the {server.async_mode} server grew by {growth} KiB at its peak inflating a message it should refuse"
     if attacker.deflate:  # eventlet and simple-websocket offer compression
@@ -104,6 +112,15 @@ def test_a_compressed_message_is_refused_as_it_inflates(server: PushServer, heal
     else:  # gevent-websocket does not: a compressed frame is a protocol error
         assert server.async_mode == "gevent"
     healthy()
+
+
+def test_a_refusal_names_the_clients_real_address(server: PushServer) -> None:
+    log_start = len(server.log())
+    attacker = RawEngineSocket(server.port, source="127.0.0.2")  # loopback, but not 127.0.0.1
+    attacker.stream(2 * MIB, 2 * MIB)
+    attacker.wait_closed(close_timeout(server))
+    refusal = wait_until(lambda: [line for line in server.log()[log_start:].splitlines() if "malformed frame from" in line], what="the refusal logged")
+    assert "malformed frame from 127.0.0.2:" in refusal[0]
 
 
 def test_the_pre_rfc_websocket_protocol_is_not_spoken(server: PushServer) -> None:

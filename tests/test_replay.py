@@ -20,6 +20,7 @@ from tests.tabs import Tab
 from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
+EVERY_ADAPTER = True  # replay and heal, proven under both adapters
 
 
 def titles(tab: Tab, name: str = "registered") -> dict[Any, Any]:

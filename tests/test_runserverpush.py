@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 def test_help_lists_address_port_and_async_mode():
     out = subprocess.run([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--help"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    for option in ("--address", "--port", "--async-mode", "{eventlet,gevent,threading}"):
+    for option in ("--address", "--port", "--async-mode", "{eventlet,gevent,threading,asgi}"):
         assert option in out
 
 

@@ -85,6 +85,9 @@ class RedisLog(Log):
 
     # The push server
 
+    def open(self, async_mode: str) -> None:
+        self._server_tail()  # before any thread of the push server asks for it
+
     def serve(self, deliver: Deliver, async_mode: str) -> None:
         self._server_tail().serve(deliver)
 

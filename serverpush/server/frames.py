@@ -77,7 +77,7 @@ def _too_big(size: int, limit: int) -> str:
 
 def bound_websockets(eio: engineio.Server) -> None:
     """Make ``eio``'s websocket transport refuse a message over its ``max_http_buffer_size`` unread."""
-    bound = {"eventlet": _eventlet, "gevent": _gevent, "threading": _simple_websocket}.get(eio.async_mode)
+    bound = {"eventlet": _eventlet, "gevent": _gevent, "threading": _simple_websocket, "asgi": _asgi}.get(eio.async_mode)
     if bound is None:
         raise ValueError(f"no websocket message bound for async mode {eio.async_mode!r}")
     eio._async = {**eio._async, "websocket": bound(eio._async["websocket"])}  # this server's, not the driver module's
@@ -176,6 +176,46 @@ def _simple_websocket(base: type) -> type:
             # frame (or is still sending) would hold this request's thread and the reader.
             with contextlib.suppress(OSError):
                 self.ws.sock.shutdown(socket.SHUT_RDWR)
+
+    return BoundedWebSocket
+
+
+def _asgi(base: type) -> type:
+    """Under ASGI the ASGI server reads websocket messages, and bounds them.
+
+    ``runserverpush --async-mode asgi`` has uvicorn refuse a message over the limit
+    from its header (``ws_max_size``), before reading it; that refusal reaches the
+    app as a disconnect with code 1009. Behind an ASGI server left at its own limit
+    (uvicorn's is 16 MiB), a message over this one is refused once received.
+    """
+
+    class BoundedWebSocket(base):
+        def __init__(self, handler: Callable, server: engineio.AsyncServer) -> None:
+            super().__init__(handler, server)
+            self.limit = int(server.max_http_buffer_size)
+            self.peer = "?"
+
+        async def __call__(self, environ: dict[str, Any]) -> Any:
+            self.peer = _peer(environ)
+            return await super().__call__(environ)
+
+        async def wait(self) -> Any:
+            event = await self.asgi_receive()
+            if event["type"] == "websocket.disconnect" and event.get("code") == 1009:
+                refuse(self.peer, f"a message over the ASGI server's limit; SERVERPUSH_MAX_MESSAGE_BYTES allows {self.limit}")
+                raise OSError("message too big")
+            if event["type"] != "websocket.receive":
+                raise OSError(f"websocket {event['type']}")
+            message = event.get("bytes") if event.get("bytes") is not None else event.get("text")
+            if message is None:
+                raise OSError("an empty websocket message")
+            size = len(message) if isinstance(message, bytes) else len(message.encode())
+            if size > self.limit:
+                refuse(self.peer, _too_big(size, self.limit))
+                with contextlib.suppress(Exception):
+                    await self.asgi_send({"type": "websocket.close", "code": 1009})
+                raise OSError("message too big")
+            return message
 
     return BoundedWebSocket
 

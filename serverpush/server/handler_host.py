@@ -1,11 +1,14 @@
 """Runs the handlers of ``SERVERPUSH_HANDLERS`` (:mod:`serverpush.handlers`) in the push server.
 
-Each connection to a handler namespace gets its own handler instance and its own
-background task, which calls the handler one message at a time, in order.
+Each connection to a handler namespace gets its own handler instance, called one
+message at a time, in order, by a task that runs while messages wait (under ASGI,
+in the bounded thread pool): an idle connection holds no thread.
 """
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -18,6 +21,7 @@ from django.utils import translation
 from serverpush import protocol
 from serverpush.entries import Entry
 from serverpush.handlers import WebSocketHandler, handler_classes
+from serverpush.server.adapters import nonblocking
 from serverpush.server.handshake import rebuild_request
 from serverpush.server.hub import revoked
 from serverpush.server.limits import Budget
@@ -35,12 +39,14 @@ _CLOSE = object()
 @dataclass(eq=False)
 class Connection:
     handler: WebSocketHandler
-    queue: Any
     where: str
     identity: tuple[str | None, str | None]
     budget: Budget = field(default_factory=Budget)
     opened: bool = False
     failed: bool = False
+    pending: deque[Any] = field(default_factory=deque)
+    running: bool = False  # a task is draining ``pending``
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class HandlerHost:
@@ -52,7 +58,7 @@ class HandlerHost:
         for name, cls in handler_classes().items():
             namespace = NAMESPACE_PREFIX + name
             self.sio.on("connect", partial(self.on_connect, name, cls), namespace=namespace)
-            self.sio.on(protocol.HANDLER_MESSAGE, partial(self.on_message, namespace), namespace=namespace)
+            self.sio.on(protocol.HANDLER_MESSAGE, nonblocking(partial(self.on_message, namespace)), namespace=namespace)
             self.sio.on("disconnect", self.on_disconnect, namespace=namespace)
 
     def on_connect(self, name: str, cls: type[WebSocketHandler], sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
@@ -69,26 +75,26 @@ class HandlerHost:
             raise _refused("server_error", "the push server could not start this handler; it logged why") from None
         finally:
             connections.close_all()
-        connection = self.connections[sid] = Connection(handler, self.sio.eio.create_queue(), *_describe(request, name, cls))
-        self.sio.start_background_task(self._run, sid, namespace, connection)
+        self.connections[sid] = Connection(handler, *_describe(request, name, cls))
         stats["handler_connects"] += 1
         return True
 
     def on_message(self, namespace: str, sid: str, data: Any = None) -> None:
+        """Queue ``data`` for the handler (in arrival order); a flood or a backlog closes the connection."""
         connection = self.connections.get(sid)
         if connection is None or connection.failed:
             return
         if not connection.budget.spend():
             self._close(sid, namespace, connection, "flood", f"more than {connection.budget.rate:g} messages per second (SERVERPUSH_CLIENT_EVENTS_PER_SECOND)")
-        elif connection.queue.qsize() >= QUEUE_LIMIT:
+        elif len(connection.pending) >= QUEUE_LIMIT:
             self._close(sid, namespace, connection, "overloaded", f"{QUEUE_LIMIT} messages are waiting for the handler; send fewer")
         else:
-            connection.queue.put(data)
+            self._enqueue(sid, namespace, connection, data)
 
     def on_disconnect(self, sid: str, *args: Any) -> None:
         connection = self.connections.pop(sid, None)
         if connection is not None:
-            connection.queue.put(_CLOSE)
+            self._enqueue(sid, NAMESPACE_PREFIX + connection.handler.namespace, connection, _CLOSE)
 
     def revoke(self, entries: list[Entry]) -> None:
         """Close the handler connections of sessions and users a ``revoke`` entry ends."""
@@ -98,14 +104,25 @@ class HandlerHost:
                     namespace = NAMESPACE_PREFIX + connection.handler.namespace
                     self._close(sid, namespace, connection, "session_revoked", "this session ended; reload the page")
 
-    def _run(self, sid: str, namespace: str, connection: Connection) -> None:
-        """The connection's green thread: one handler call at a time, in arrival order."""
+    def _enqueue(self, sid: str, namespace: str, connection: Connection, message: Any) -> None:
+        with connection.lock:
+            connection.pending.append(message)
+            if connection.running:
+                return
+            connection.running = True
+        self.sio.submit(self._drain, sid, namespace, connection)
+
+    def _drain(self, sid: str, namespace: str, connection: Connection) -> None:
+        """One handler call at a time, in arrival order, until no message waits."""
         while True:
-            message = connection.queue.get()
+            with connection.lock:
+                if not connection.pending:
+                    connection.running = False
+                    return
+                message = connection.pending.popleft()
             if message is _CLOSE:
                 self._call(connection, "on_close")
-                return
-            if not connection.failed and not self._dispatch(connection, message):
+            elif not connection.failed and not self._dispatch(connection, message):
                 self._close(sid, namespace, connection, "handler_error", f"the {connection.handler.namespace!r} handler failed; the push server logged why")
 
     def _dispatch(self, connection: Connection, message: Any) -> bool:

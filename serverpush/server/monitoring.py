@@ -123,7 +123,7 @@ class _Collector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         server, counts = self.server, dict(stats)
-        yield GaugeMetricFamily("serverpush_connections", "Socket.IO connections open", value=len(server.sio.eio.sockets))
+        yield GaugeMetricFamily("serverpush_connections", "pages connected to this node", value=len(server.hub.identities))
         yield GaugeMetricFamily("serverpush_pages_live", "pages subscribed and receiving changes", value=len(server.index.sids))
         yield GaugeMetricFamily("serverpush_audiences", "groups of pages sharing one serialization", value=len(server.index.groups))
         state = server.tail_watch.state

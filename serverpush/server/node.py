@@ -1,8 +1,8 @@
 """The push server: owns the hub of connections, tails the log, hands entries on by op.
 
-The core is synchronous code written against python-socketio's portable primitives
-(handlers, rooms, ``emit``, background tasks, ``sleep``): see
-:mod:`serverpush.server.adapters`.
+The core is synchronous code written against python-socketio's ``Server``, driven
+as it is under eventlet, gevent and threading (:mod:`serverpush.server.adapters`)
+and through a bridge to ``AsyncServer`` under ASGI (:mod:`serverpush.server.asgi`).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from serverpush import conf, protocol
 from serverpush.entries import Entry
 from serverpush.log import Gap, Log, get_log
 from serverpush.server.adapters import sync_server
+from serverpush.server.asgi import async_server
 from serverpush.server.current import read_back
 from serverpush.server.fanout import Index
 from serverpush.server.handler_host import HandlerHost
@@ -36,8 +37,10 @@ RETRY_SECONDS = 1.0
 class PushServer:
     def __init__(self, async_mode: str = "eventlet", log: Log | None = None) -> None:
         self.async_mode = async_mode
+        # Under ASGI the core runs in threads, so the log blocks as under threading.
+        self.core_mode = "threading" if async_mode == "asgi" else async_mode
         self.log = log or get_log()
-        self.sio = sync_server(async_mode)
+        self.sio = async_server() if async_mode == "asgi" else sync_server(async_mode)
         self.index = Index()
         self.index.previous = self.log.previous
         self.hub = Hub(self.sio)
@@ -48,21 +51,27 @@ class PushServer:
         self.sio.on("connect", self.pages.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.hub.on_unknown_event)
-        self.app = socketio.WSGIApp(self.sio)
         self.tail_watch = TailWatch(self.log, conf.get("SERVERPUSH_READY_LAG"), self.sio.sleep)
         self.started = time.time()
 
+    def wsgi_app(self) -> socketio.WSGIApp:
+        """The WSGI application of a push server under eventlet, gevent or threading."""
+        return socketio.WSGIApp(self.sio, socketio_path=conf.socketio_path().strip("/"))
+
     def start(self) -> None:
-        """Start the serializer workers and tail the log; call once, before serving."""
-        self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.eio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"), self.pages.report)
-        self.log.open(self.async_mode)
+        """Open the log, start the serializer workers and tail the log; call once, before serving.
+
+        Under ASGI, call it in a thread while the event loop runs, after ``self.sio.bind(loop)``.
+        """
+        self.log.open(self.core_mode)
+        self.workers = Workers(self.index, self._emit_room, self.sio.start_background_task, self.sio.create_queue, conf.get("SERVERPUSH_SERIALIZER_WORKERS"), self.pages.report)
         self.sio.start_background_task(self._tail)
         self.sio.start_background_task(self.tail_watch.run)
 
     def _tail(self) -> None:
         while True:
             try:
-                self.log.serve(self.deliver, self.async_mode)
+                self.log.serve(self.deliver, self.core_mode)
             except Gap as gap:
                 self.resync_all(gap)
                 continue
@@ -88,9 +97,7 @@ class PushServer:
         """
         self.index.remove(sid)
         self.watchers.remove(sid)
-        for room in self.sio.rooms(sid):
-            if room != sid:
-                self.sio.leave_room(sid, room)
+        self.sio.leave_all(sid)
 
     def deliver(self, entries: list[Entry]) -> None:
         stats["log_entries"] += len(entries)

@@ -50,6 +50,8 @@ PAGES = {
     "/nojq.html": page_html(jquery=False),
     "/auto.html": page_html(attrs=f'data-token="tok123" data-url="http://127.0.0.1:{DEAD_PORT}" '
                                   'data-path="/push/socket.io"'),
+    # SERVERPUSH_URL a path (a push server behind a path route, or serverpush.asgi), websocket only.
+    "/same-origin.html": page_html(attrs='data-token="tok123" data-url="/push/socket.io/" data-port="8013" data-transports="websocket"'),
 }
 
 
@@ -318,6 +320,15 @@ def test_auto_connect_reads_script_tag(open_page):
     assert page.evaluate(auth) == {"token": "tok123", "cursor": "t1700000000000"}
     handle(page, "serverpush", dict(PUSH, cursor="e:5"))
     assert page.evaluate(auth) == {"token": "tok123", "cursor": "e:5"}  # reconnects resume
+
+
+def test_a_url_that_is_a_path_connects_to_the_pages_own_origin(open_page, base_url):
+    page = open_page("same-origin.html")
+    page.wait_for_function("serverpush.socket !== null")
+    assert page.evaluate("[serverpush.socket.io.uri, serverpush.socket.io.opts.path, serverpush.socket.io.opts.transports]") == [base_url, "/push/socket.io/", ["websocket"]]
+    default = open_page("auto.html")
+    default.wait_for_function("serverpush.socket !== null")
+    assert default.evaluate("serverpush.socket.io.opts.transports") == ["polling", "websocket"]
 
 
 def test_server_disconnect_reconnects(open_page):

@@ -40,7 +40,13 @@ class Command(BaseCommand):
         if not logging.getLogger("serverpush").handlers and not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         server = PushServer(async_mode)
-        server.start()
+        if async_mode == "asgi":
+            from serverpush.server.mount import Mount
+
+            app = Mount(None, server)  # started by uvicorn's lifespan, on its event loop
+        else:
+            server.start()
+            app = with_monitoring(server.wsgi_app(), server)
         self.stdout.write(f"serverpush: push server on http://{host}:{port}/ ({async_mode}); notifier on port {conf.get('SERVERPUSH_NOTIFIER_PORT')}", ending="\n")
         self.stdout.flush()
-        serve(with_monitoring(server.app, server), host, port, async_mode)
+        serve(app, host, port, async_mode, conf.get("SERVERPUSH_MAX_MESSAGE_BYTES"))

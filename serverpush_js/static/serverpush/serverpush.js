@@ -230,7 +230,8 @@
     api.state = 'refused';
   }
 
-  // config: {url, token, cursor, path}. Returns the Socket.IO socket.
+  // config: {url, port, token, cursor, path, transports}; a url that is a path ('/socket.io/')
+  // means this page's own origin, with that Socket.IO path. Returns the Socket.IO socket.
   function connect(config) {
     config = config || {};
     if (typeof window.io !== 'function') {
@@ -248,9 +249,16 @@
     api.cursor = config.cursor == null || config.cursor === '' ? null : String(config.cursor);
     if (api.pageCursor == null) api.pageCursor = api.cursor;
     api.token = config.token;
-    var url = api.url = config.url || location.protocol + '//' + location.hostname + ':' + (config.port || 8013);
+    var url = config.url || location.protocol + '//' + location.hostname + ':' + (config.port || 8013);
+    var path = config.path || '/socket.io';
+    if (url.charAt(0) === '/') {
+      path = url;
+      url = location.origin;
+    }
+    api.url = url + path;
     var socket = window.io(url, {
-      path: config.path || '/socket.io',
+      path: path,
+      transports: config.transports || ['polling', 'websocket'],
       withCredentials: true,  // the push server reads the Django session cookie itself
       // A function, not an object: Socket.IO calls it on every (re)connect, so each
       // attempt carries the cursor of the last event actually applied.
@@ -281,7 +289,8 @@
       var stamp = document.getElementById('generated_timestamp');
       cursor = stamp ? stamp.textContent.trim() : null;
     }
-    connect({url: d.url, port: d.port || 8013, token: d.token, cursor: cursor, path: d.path});
+    connect({url: d.url, port: d.port || 8013, token: d.token, cursor: cursor, path: d.path,
+             transports: d.transports ? d.transports.split(',') : null});
   }
 
   // In <head> the #generated_timestamp element is not parsed yet; wait for it.
