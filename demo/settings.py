@@ -59,6 +59,8 @@ LOGIN_URL = "/login/"
 SERVERPUSH_PORT = int(os.environ.get("SERVERPUSH_PORT", 8013))
 SERVERPUSH_NOTIFIER_PORT = int(os.environ.get("SERVERPUSH_NOTIFIER_PORT", 8014))
 SERVERPUSH_GLOBALS = ()
+# Where pages find the push server (None: beside the page, or its own origin under uvicorn).
+SERVERPUSH_URL = os.environ.get("SERVERPUSH_URL") or None
 # "memory" (embedded), or a Redis URL to run the demo on Redis: SERVERPUSH_LOG=redis://127.0.0.1:6379/0
 SERVERPUSH_LOG = os.environ.get("SERVERPUSH_LOG", "memory")
 SERVERPUSH_URL = os.environ.get("SERVERPUSH_URL")  # deploy/: the site's own origin, behind nginx

@@ -43,6 +43,26 @@ def test_a_signed_in_page_and_its_push_server_share_one_origin(uvicorn_demo: Uvi
     assert not answers(f"http://127.0.0.1:{uvicorn_demo.unused_push_port}/")
 
 
+def test_a_signed_in_page_whose_push_server_is_on_another_host_is_refused_for_want_of_its_cookie(tmp_path: Path, new_context: Callable[[], BrowserContext]) -> None:
+    """As the README's Deployment section says: the browser sends the session cookie of localhost, not of 127.0.0.1."""
+    server = Uvicorn(tmp_path)
+    server.env["SERVERPUSH_URL"] = f"http://127.0.0.1:{server.port}"  # the same server, another origin
+    server.start()
+    try:
+        context = new_context()
+        context.add_init_script("document.addEventListener('serverpush_refresh', e => { window.refused = e.detail.code; e.preventDefault(); })")
+        anonymous = context.new_page()
+        anonymous.goto(server.url + "/hello/fields/")
+        anonymous.wait_for_function("window.serverpush && serverpush.state === 'live'")  # no session to lose
+        sign_in(server, context, f"carol-{uuid.uuid4().hex[:6]}")
+        page = context.new_page()
+        page.goto(server.url + "/hello/fields/")
+        assert page.wait_for_function("window.refused").json_value() == "session_mismatch"
+        assert page.evaluate("serverpush.socket.io.uri") == f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
 def test_the_stats_answer_loopback_only_and_pages_are_served_beside_them(uvicorn_demo: Uvicorn) -> None:
     assert "connections" in uvicorn_demo.stats()
     with urllib.request.urlopen(f"{uvicorn_demo.url}/login/", timeout=5) as response:
