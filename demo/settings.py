@@ -63,7 +63,6 @@ SERVERPUSH_GLOBALS = ()
 SERVERPUSH_URL = os.environ.get("SERVERPUSH_URL") or None
 # "memory" (embedded), or a Redis URL to run the demo on Redis: SERVERPUSH_LOG=redis://127.0.0.1:6379/0
 SERVERPUSH_LOG = os.environ.get("SERVERPUSH_LOG", "memory")
-SERVERPUSH_URL = os.environ.get("SERVERPUSH_URL")  # deploy/: the site's own origin, behind nginx
 # A page that must reload after a push-server restart does so within 2 s, not 10: the
 # Outage page is watched by someone waiting for it.
 SERVERPUSH_RESYNC_JITTER = 2
