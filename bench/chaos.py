@@ -1,0 +1,304 @@
+"""Chaos: many tabs, writers and injected faults; at the end, does every tab show the database?
+
+    .venv/bin/python bench/chaos.py --backend redis --tabs 1000 --faults 100 --seed 1
+    .venv/bin/python bench/chaos.py --backend memory --tabs 1000 --faults 100 --seed 1
+
+Starts real push servers (two nodes on one Redis log, or one with the embedded log),
+writer processes that commit changes to a few dozen notes (renames, two in one
+transaction, deletes, re-creations; several writers contend on the same rows), and
+``--tabs`` tabs (:mod:`chaos_tabs`: real Socket.IO clients that behave like
+serverpush.js; most show notes pinned by pk, which heal, the rest every note, which
+reload). Then it injects ``--faults`` faults, every kind in turn (shuffled):
+
+- ``kill``: SIGKILL a push-server node, restart it a moment later;
+- ``stop``: SIGSTOP a node for up to 3 s, then SIGCONT;
+- ``drop``: a tenth of the tabs lose their connection abruptly;
+- ``overflow`` (embedded log): SIGSTOP the node while a Django process overflows its
+  notifier queue and loses changes, then SIGCONT; that process exits soon after;
+- ``redis-restart`` (Redis log): Redis restarts, losing its data or keeping it;
+- ``redis-pause`` (Redis log): Redis hangs (SIGSTOP) long enough for writes to give up.
+
+Then the writers stop, and the kit waits for the tabs to settle (up to the reload
+jitter plus 45 s) and compares every tab with the database. Reported:
+
+- stale at end: tabs that show something else than the database (the promise broken),
+  and of those, silent: live tabs never told to reload;
+- late > 5 s: times a live tab showed a value the database had replaced more than
+  5 s earlier (a lower bound: the age of the database's value);
+- reloads, heals, out-of-order events (an older value after a newer one).
+
+``--json`` prints the figures as one JSON object (tests/test_chaos.py uses it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import harness
+from chaos_tabs import Scheduler, Tab, stamp
+
+HERE = Path(__file__).resolve().parent
+KINDS = {"memory": ["kill", "stop", "drop", "overflow"], "redis": ["kill", "stop", "drop", "redis-restart", "redis-pause"]}
+HEALABLE = 0.9  # the share of tabs that show notes pinned by pk (the rest show every note)
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.tmp = harness.setup(args.backend)
+        self.redis = harness.start_redis(self.tmp) if args.backend == "redis" else None
+        self.nodes: list = []
+        self.writers: list[subprocess.Popen] = []
+        self.tabs: list[Tab] = []
+        self.scheduler = Scheduler()
+        self.faults: Counter[str] = Counter()
+        self.late: set[tuple[int, str, str]] = set()
+        self.overflows_dropped = 0
+        self._checking = threading.Event()
+
+    # -- setting up -----------------------------------------------------------
+
+    def start(self) -> None:
+        from tests.conftest import PushServer
+        from tests.testapp.models import Note
+
+        Note.objects.bulk_create([Note(pk=pk, title="start") for pk in range(1, self.args.notes + 1)])
+        count = 1 if self.args.backend == "memory" else self.args.nodes
+        for n in range(count):
+            port = int(os.environ["SERVERPUSH_PORT"]) if n == 0 else None
+            notifier = int(os.environ["SERVERPUSH_NOTIFIER_PORT"]) if n == 0 else None
+            self.nodes.append(PushServer(self.tmp, port, notifier).start())
+        for n in range(self.args.writers):
+            self.writers.append(self.spawn_writer(n + 1))
+        urls = [node.url for node in self.nodes]
+        for n in range(self.args.tabs):
+            tab = Tab(n, self.page_path(), lambda: urls, self.scheduler, random.Random(f"{self.args.seed}:tab:{n}"))
+            self.tabs.append(tab)
+            self.scheduler.at(n * 0.01, tab.open)
+        wait(lambda: all(tab.live or tab.refreshed for tab in self.tabs), "every tab to go live", 120 + self.args.tabs * 0.1)
+        threading.Thread(target=self.check_lateness, daemon=True).start()
+
+    def page_path(self) -> str:
+        if self.rng.random() >= HEALABLE:
+            return "/t/shown-all/"
+        pks = self.rng.sample(range(1, self.args.notes + 1), 3)
+        return f"/t/shown/{','.join(map(str, pks))}/"
+
+    def spawn_writer(self, number: int, *extra: str) -> subprocess.Popen:
+        args = [sys.executable, str(HERE / "chaos_writer.py"), "--notes", str(self.args.notes), "--rate", str(self.args.rate), "--id", str(number), "--seed", str(self.args.seed), *extra]
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True} if extra else {}
+        env = {**os.environ, "SERVERPUSH_LOG_LEVEL": "ERROR"}  # a burst's drops are the point, not news
+        return subprocess.Popen(args, env=env, **pipes)
+
+    # -- faults -----------------------------------------------------------------
+
+    def inject(self) -> None:
+        kinds = KINDS[self.args.backend]
+        plan: list[str] = []
+        while len(plan) < self.args.faults:
+            self.rng.shuffle(kinds)
+            plan += kinds
+        for n, kind in enumerate(plan[: self.args.faults]):
+            getattr(self, "fault_" + kind.replace("-", "_"))()
+            self.faults[kind] += 1
+            if not self.args.json:
+                print(f"  fault {n + 1}/{self.args.faults}: {kind}", file=sys.stderr)
+            time.sleep(self.rng.uniform(0.5, 2.0))
+
+    def fault_kill(self) -> None:
+        node = self.rng.choice(self.nodes)
+        node.stop(kill=True)
+        time.sleep(self.rng.uniform(0.2, 1.5))
+        node.start()
+
+    def fault_stop(self) -> None:
+        node = self.rng.choice(self.nodes)
+        node.process.send_signal(signal.SIGSTOP)
+        time.sleep(self.rng.uniform(0.5, 3.0))
+        node.process.send_signal(signal.SIGCONT)
+
+    def fault_drop(self) -> None:
+        for tab in self.rng.sample(self.tabs, max(1, len(self.tabs) // 10)):
+            tab.drop()
+
+    def fault_overflow(self) -> None:
+        node = self.nodes[0]
+        node.process.send_signal(signal.SIGSTOP)
+        burst = self.spawn_writer(1000 + sum(self.faults.values()), "--burst", str(self.rng.randint(1, 10)), "--linger", f"{self.rng.uniform(0, 1.5):.2f}")
+        try:
+            self.overflows_dropped += burst.stdout.readline().strip() == "dropped"
+        finally:
+            node.process.send_signal(signal.SIGCONT)
+        burst.stdin.write("\n")
+        burst.stdin.close()
+        burst.wait(60)
+
+    def fault_redis_restart(self) -> None:
+        if self.rng.random() < 0.5:
+            self.redis.kill()  # no persistence: the stream is gone, a new epoch
+            time.sleep(self.rng.uniform(0.1, 1.0))
+            self.redis.start()
+        else:
+            self.redis.restart(keep_data=True)
+
+    def fault_redis_pause(self) -> None:
+        self.redis.pause()
+        time.sleep(self.rng.uniform(0.5, 2.0))
+        self.redis.resume()
+
+    # -- measuring ----------------------------------------------------------------
+
+    def database(self) -> dict[str, str]:
+        from django.db import connections
+
+        from tests.testapp.models import Note
+
+        try:
+            return {str(pk): title for pk, title in Note.objects.values_list("pk", "title")}
+        finally:
+            connections.close_all()
+
+    def check_lateness(self) -> None:
+        while not self._checking.wait(0.5):
+            db = self.database()
+            now = time.time() * 1000
+            for tab in self.tabs:
+                if not tab.live:
+                    continue
+                for pk in tab.stale(db):
+                    if db.get(pk) is not None and now - stamp(db[pk]) > self.args.late * 1000:
+                        self.late.add((tab.number, pk, db[pk]))
+
+    def settle(self) -> float:
+        for writer in self.writers:
+            writer.send_signal(signal.SIGTERM)
+        for writer in self.writers:
+            writer.wait(60)
+        self._checking.set()
+        started = time.monotonic()
+        wait(lambda: not any(tab.stale(self.database()) for tab in self.tabs), "every tab to show the database", self.args.jitter + 45, fail=False)
+        return time.monotonic() - started
+
+    def report(self, settled: float) -> dict:
+        db = self.database()
+        stale = [tab for tab in self.tabs if tab.stale(db)]
+        result = {
+            "backend": self.args.backend, "tabs": len(self.tabs), "nodes": len(self.nodes), "seed": self.args.seed,
+            "faults": dict(self.faults), "overflows_that_dropped": self.overflows_dropped,
+            "stale_at_end": len(stale), "stale_silent": sum(tab.live for tab in stale),
+            "late_over_5s": len(self.late), "tabs_late": len({n for n, _, _ in self.late}),
+            "reloads": sum(tab.reloads for tab in self.tabs), "heals": sum(tab.heals for tab in self.tabs),
+            "out_of_order": sum(tab.out_of_order for tab in self.tabs), "events": sum(tab.events for tab in self.tabs),
+            "settled_seconds": round(settled, 1),
+            "stale_examples": [describe(tab, db) for tab in stale[:5]],
+            "node_stats": [self.node_stats(node) for node in self.nodes],
+        }
+        return result
+
+    def node_stats(self, node: object) -> dict:
+        keys = ("notifier_losses", "notifier_dropped", "lost_markers", "log_restarts", "log_holes", "healed", "refreshes", "readback_errors", "heal_errors")
+        try:
+            found = node.stats()
+        except OSError:
+            return {}
+        return {key: found[key] for key in keys if found.get(key)}
+
+    def close(self) -> None:
+        self._checking.set()
+        for tab in self.tabs:
+            tab.close()
+        self.scheduler.stop()
+        for writer in self.writers:
+            if writer.poll() is None:
+                writer.kill()
+        for node in self.nodes:
+            if node.process and node.process.poll() is None:
+                node.process.send_signal(signal.SIGCONT)
+            node.stop(kill=True)
+        if self.redis is not None:
+            self.redis.close()
+
+
+def describe(tab: Tab, db: dict[str, str]) -> dict:
+    return {"tab": tab.number, "path": tab.path, "live": tab.live, "cursor": tab.cursor, "heals": tab.heals, "reloads": tab.reloads,
+            "wrong": {pk: [tab.state.get(pk), db.get(pk)] for pk in tab.stale(db)[:3]}}
+
+
+def wait(predicate: object, what: str, timeout: float, fail: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            if fail:
+                raise SystemExit(f"timed out waiting for {what}")
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def print_table(result: dict) -> None:
+    rows = [
+        ("backend, nodes, tabs", f"{result['backend']}, {result['nodes']}, {result['tabs']}"),
+        ("faults", ", ".join(f"{k} {v}" for k, v in sorted(result["faults"].items()))),
+        ("stale at end (silent)", f"{result['stale_at_end']} ({result['stale_silent']})"),
+        ("late > 5 s while live (tabs)", f"{result['late_over_5s']} ({result['tabs_late']})"),
+        ("reloads", result["reloads"]),
+        ("heals", result["heals"]),
+        ("out-of-order events", f"{result['out_of_order']} of {result['events']}"),
+        ("settled after writers stopped", f"{result['settled_seconds']} s"),
+    ]
+    for name, value in rows:
+        print(f"  {name:<32} {value}")
+    for example in result["stale_examples"]:
+        print(f"  stale: {example}")
+    for n, found in enumerate(result["node_stats"]):
+        print(f"  node {n} (since its last start): {found}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=sorted(KINDS), default="redis")
+    parser.add_argument("--tabs", type=int, default=1000)
+    parser.add_argument("--faults", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--nodes", type=int, default=2, help="push-server nodes on the Redis log (the embedded log has one)")
+    parser.add_argument("--notes", type=int, default=50)
+    parser.add_argument("--writers", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=10.0, help="transactions per second per writer")
+    parser.add_argument("--jitter", type=float, default=10.0, help="SERVERPUSH_RESYNC_JITTER of the push servers")
+    parser.add_argument("--late", type=float, default=5.0, help="seconds after which a live tab's value counts as late")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    os.environ["SERVERPUSH_TEST_OVERRIDES"] = json.dumps({
+        "SERVERPUSH_RESYNC_JITTER": args.jitter,
+        "SERVERPUSH_MEMORY_LOG_SIZE": 3000,  # the overflow fault's messages are big
+        "SERVERPUSH_NOTIFIER_QUEUE": 50,
+    })
+    chaos = Chaos(args)
+    try:
+        chaos.start()
+        started = time.monotonic()
+        chaos.inject()
+        faults_took = time.monotonic() - started
+        result = chaos.report(chaos.settle())
+        result["fault_seconds"] = round(faults_took, 1)
+    finally:
+        chaos.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"chaos: {args.faults} faults in {result['fault_seconds']} s, seed {args.seed}")
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()

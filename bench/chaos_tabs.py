@@ -1,0 +1,213 @@
+"""Tabs for bench/chaos.py: real Socket.IO clients that behave like serverpush.js.
+
+A :class:`Tab` renders its page with Django (the notes it shows come with the page,
+as in a real page), connects with the page's cursor to a push-server node, applies
+every ``serverpush`` event (a heal's included), resumes from the cursor of the last
+event after a disconnect (jittered backoff, as Socket.IO's client), and on
+``serverpush_refresh`` reloads after a random delay below the server's ``jitter_ms``:
+a fresh render, a fresh state, a fresh cursor.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import socketio
+
+RETRY_MIN, RETRY_MAX = 0.5, 10.0  # serverpush.js and Socket.IO's client: 500 ms doubling to 10 s, ±50 %
+
+
+def stamp(title: str | None) -> int:
+    """The write time a title carries (``<ms>:<writer>:<n>``); 0 for the initial titles."""
+    head = (title or "").split(":", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+class Scheduler:
+    """Runs callables at given times on a pool of threads (connects block, and there are many)."""
+
+    def __init__(self, threads: int = 64) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cond = threading.Condition()
+        self._n = 0
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="chaos-tab")
+        self._stopped = False
+        threading.Thread(target=self._run, name="chaos-scheduler", daemon=True).start()
+
+    def at(self, delay: float, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._n += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._n, job))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                if self._stopped:
+                    return
+                _, _, job = heapq.heappop(self._heap)
+            self._pool.submit(job)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Tab:
+    def __init__(self, number: int, path: str, nodes: Callable[[], list[str]], scheduler: Scheduler, rng: random.Random) -> None:
+        self.number = number
+        self.path = path
+        self.nodes = nodes
+        self.scheduler = scheduler
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.sio: socketio.Client | None = None
+        self.state: dict[str, str | None] = {}
+        self.cursor: str | None = None
+        self.token = ""
+        self.live = False  # ready (or healed), connected, not told to reload
+        self.refreshed = False  # told to reload; the reload is pending
+        self.closed = False
+        self.retries = 0
+        self.reloads = self.heals = self.events = self.out_of_order = self.refused = 0
+        self.codes: dict[str, int] = {}
+
+    # -- the page ---------------------------------------------------------------
+
+    def open(self) -> None:
+        """Render the page (again, on a reload) and connect."""
+        from django.db import connections
+        from django.test import Client
+
+        try:
+            response = Client(HTTP_HOST="localhost").get(self.path)
+        finally:
+            connections.close_all()
+        html = response.content.decode()
+        with self.lock:
+            self.token = re.search(r'data-token="([^"]*)"', html).group(1)
+            self.cursor = re.search(r'data-cursor="([^"]*)"', html).group(1)
+            self.state = json.loads(re.search(r'<script id="shown" type="application/json">(.*?)</script>', html, re.S).group(1))
+            self.refreshed = False
+            self.retries = 0
+        self.connect()
+
+    def connect(self) -> None:
+        with self.lock:
+            if self.closed or self.refreshed:
+                return
+            sio = self.sio = socketio.Client(reconnection=False)
+            auth = {"token": self.token, "cursor": self.cursor}
+        for name, handler in (("serverpush", self._push), ("serverpush_ready", self._ready), ("serverpush_resynced", self._resynced), ("serverpush_refresh", self._refresh)):
+            sio.on(name, lambda data, sio=sio, handler=handler: self._on(sio, handler, data))
+        sio.on("disconnect", lambda *args, sio=sio: self._disconnected(sio))
+        sio.on("connect_error", lambda data, sio=sio: self._on(sio, self._connect_error, data))
+        try:
+            sio.connect(self.rng.choice(self.nodes()), auth=auth, transports=["websocket"], wait_timeout=10)
+        except Exception:
+            self._disconnected(sio)
+
+    def _on(self, sio: socketio.Client, handler: Callable[[Any], None], data: Any) -> None:
+        with self.lock:
+            if sio is self.sio:  # a closed connection's late events are not applied
+                handler(data or {})
+
+    def _push(self, msg: dict[str, Any]) -> None:
+        self.events += 1
+        pk = str(msg["pk"])
+        if msg["op"] == "delete":
+            self.state[pk] = None
+        else:
+            title = msg["data"]["title"]
+            if stamp(title) < stamp(self.state.get(pk)):
+                self.out_of_order += 1
+            self.state[pk] = title
+        self.cursor = msg["cursor"]
+
+    def _ready(self, msg: dict[str, Any]) -> None:
+        self.cursor = msg["cursor"]
+        self.live = True
+        self.retries = 0
+
+    def _resynced(self, msg: dict[str, Any]) -> None:
+        self.heals += 1
+        self.cursor = msg.get("cursor", self.cursor)
+        self.live = True
+
+    def _refresh(self, msg: dict[str, Any]) -> None:
+        if self.refreshed:
+            return  # at most once per page load
+        self.refreshed = True
+        self.live = False
+        self.codes[msg.get("code", "?")] = self.codes.get(msg.get("code", "?"), 0) + 1
+        self._close_socket()
+        delay = self.rng.random() * msg.get("jitter_ms", 0) / 1000
+        self.scheduler.at(delay, self._reload)
+
+    def _reload(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.reloads += 1
+        self.open()
+
+    def _connect_error(self, data: dict[str, Any]) -> None:
+        code = data.get("code") if isinstance(data, dict) else None
+        if code in ("token_expired", "session_mismatch"):
+            self._refresh({"code": code})
+        elif code in ("bad_payload", "token_invalid", "too_many_subscriptions"):
+            self.refused += 1
+            self.closed = True
+        # anything else: the disconnect that follows retries
+
+    def _disconnected(self, sio: socketio.Client) -> None:
+        with self.lock:
+            if sio is not self.sio or self.closed or self.refreshed:
+                return
+            self.live = False
+            self.sio = None
+            base = min(RETRY_MAX, RETRY_MIN * 2 ** self.retries)
+            delay = min(RETRY_MAX, base * (0.5 + self.rng.random()))
+            self.retries += 1
+        threading.Thread(target=sio.disconnect, daemon=True).start()
+        self.scheduler.at(delay, self.connect)
+
+    def _close_socket(self) -> None:
+        sio, self.sio = self.sio, None
+        if sio is not None:
+            threading.Thread(target=sio.disconnect, daemon=True).start()
+
+    def drop(self) -> None:
+        """The network drops this tab's connection: it resumes from its cursor."""
+        with self.lock:
+            sio = self.sio
+        if sio is not None:
+            try:
+                sio.eio.ws.sock.shutdown(2)  # abrupt, as a lost network: no close frame
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.live = False
+            self._close_socket()
+
+    # -- what it shows ------------------------------------------------------------
+
+    def stale(self, db: dict[str, str]) -> list[str]:
+        """The pks this tab shows otherwise than the database holds them."""
+        with self.lock:
+            keys = set(self.state) | (set(db) if self.path.endswith("shown-all/") else set())
+            return [pk for pk in keys if self.state.get(pk) != db.get(pk)]
