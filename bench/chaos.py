@@ -48,7 +48,7 @@ from chaos_tabs import Scheduler, Tab, stamp
 
 HERE = Path(__file__).resolve().parent
 KINDS = {"memory": ["kill", "stop", "drop", "overflow"], "redis": ["kill", "stop", "drop", "redis-restart", "redis-pause"]}
-HEALABLE = 0.9  # the share of tabs that show notes pinned by pk (the rest show every note)
+HEALABLE = 0.95  # the share of tabs that show notes pinned by pk (the rest show every note)
 
 
 class Chaos:
@@ -85,7 +85,7 @@ class Chaos:
             tab = Tab(n, self.page_path(), lambda: urls, self.scheduler, random.Random(f"{self.args.seed}:tab:{n}"))
             self.tabs.append(tab)
             self.scheduler.at(n * 0.01, tab.open)
-        wait(lambda: all(tab.live or tab.refreshed for tab in self.tabs), "every tab to go live", 120 + self.args.tabs * 0.1)
+        wait(lambda: self.progress() and all(tab.live or tab.refreshed for tab in self.tabs), "every tab to go live", 120 + self.args.tabs * 0.3)
         threading.Thread(target=self.check_lateness, daemon=True).start()
 
     def page_path(self) -> str:
@@ -99,6 +99,13 @@ class Chaos:
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True} if extra else {}
         env = {**os.environ, "SERVERPUSH_LOG_LEVEL": "ERROR"}  # a burst's drops are the point, not news
         return subprocess.Popen(args, env=env, **pipes)
+
+    def progress(self) -> bool:
+        if not self.args.json and time.monotonic() - getattr(self, "_said", 0) > 10:
+            self._said = time.monotonic()
+            states = Counter("live" if tab.live else "reloading" if tab.refreshed else "connected" if tab.sio else "waiting" for tab in self.tabs)
+            print(f"  tabs: {dict(states)}", file=sys.stderr)
+        return True
 
     # -- faults -----------------------------------------------------------------
 
@@ -272,8 +279,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--nodes", type=int, default=2, help="push-server nodes on the Redis log (the embedded log has one)")
     parser.add_argument("--notes", type=int, default=50)
-    parser.add_argument("--writers", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=10.0, help="transactions per second per writer")
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=4.0, help="transactions per second per writer")
     parser.add_argument("--jitter", type=float, default=10.0, help="SERVERPUSH_RESYNC_JITTER of the push servers")
     parser.add_argument("--late", type=float, default=5.0, help="seconds after which a live tab's value counts as late")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -17,6 +17,7 @@ from django.db import connections, transaction
 
 import serverpush
 from serverpush.entries import clock_skew_ms, now_ms
+from serverpush.log.notifier import MAX_MESSAGE_BYTES
 from serverpush.stats import stats
 from tests.conftest import PushServer, wait_until
 from tests.redis_fixture import RedisServer
@@ -130,6 +131,36 @@ def test_frames_the_notifier_drops_are_detected_and_the_page_heals(start_push_se
     tab.wait(lambda: title(tab, note) == final, "the healed state")
     assert not tab.refreshes and tab.heals[0]["code"] == "log_gap"
     assert server.stats()["notifier_losses"] >= 1
+
+
+@contextmanager
+def stopped(server: PushServer) -> Iterator[None]:
+    """The push server is alive but takes nothing (SIGSTOP) inside the block."""
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+
+
+def test_frames_behind_a_loss_report_in_one_batch_are_taken_too(start_push_server, memory_log, browser_client):
+    """A frame reports a loss; the frame behind it, read in the same batch, must reach the ring.
+
+    Its sender says nothing more afterwards, so no later hole in its numbers could
+    reveal it: a page rendered before that change, whose cursor is past the loss,
+    must replay it from the ring.
+    """
+    server = start_push_server()
+    note = Note.objects.create(title="start")
+    with server.landing(count=2), stopped(server):
+        Note.objects.create(title="x" * MAX_MESSAGE_BYTES)  # too large a frame: dropped, a loss to report
+        rename(note.pk, "reported")  # its frame carries the report
+        reported_at = now_ms()
+        wait_until(lambda: now_ms() > reported_at + clock_skew_ms() + 50, what="the page's cursor to be past the loss")
+        tab = Tab(browser_client, f"/t/note/{note.pk}/")
+        rename(note.pk, "behind the report")  # the next frame: queued behind the report, read in its batch
+    tab.connect(server)
+    tab.wait(lambda: title(tab, note) == "behind the report", "the change behind the loss report")
 
 
 @contextmanager
