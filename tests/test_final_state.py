@@ -151,7 +151,8 @@ def test_frames_behind_a_loss_report_in_one_batch_are_taken_too(start_push_serve
     must replay it from the ring.
     """
     server = start_push_server()
-    note = Note.objects.create(title="start")
+    with server.landing():
+        note = Note.objects.create(title="start")
     with server.landing(count=2), stopped(server):
         Note.objects.create(title="x" * MAX_MESSAGE_BYTES)  # too large a frame: dropped, a loss to report
         rename(note.pk, "reported")  # its frame carries the report
