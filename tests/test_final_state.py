@@ -194,6 +194,21 @@ def test_a_page_whose_specs_pin_their_objects_heals_in_place_after_a_loss(start_
     tab.wait(lambda: title(tab, note) == "live again", "live delivery after the heal")
 
 
+def test_healing_every_page_reads_each_model_once(start_node, redis_log, browser_client):
+    """Pages on different notes (four specs each, so many groups) heal with one query, not one per group."""
+    server = start_node()
+    notes = [Note.objects.create(title=f"note {n}") for n in range(5)]
+    tabs = [Tab(browser_client, f"/t/note/{note.pk}/").connect(server) for note in notes]
+    before = server.stats().get("heal_queries", 0)
+    with lost_while_redis_pauses(redis_log):
+        rename(notes[0].pk, "saved while Redis hung")
+    for tab in tabs:
+        tab.wait(lambda tab=tab: tab.heals, "serverpush_resynced", timeout=30)
+    assert title(tabs[0], notes[0]) == "saved while Redis hung"
+    assert all(title(tab, note) == note.title for tab, note in zip(tabs[1:], notes[1:]))
+    assert server.stats()["heal_queries"] == before + 1
+
+
 def test_a_page_that_cannot_be_healed_reloads_within_the_jitter_window(start_push_server, redis_log, browser_client):
     server = start_push_server(env=redis_log.push_env(SERVERPUSH_RESYNC_JITTER=7))
     note = Note.objects.create(title="start")
