@@ -120,18 +120,18 @@ class Chaos:
             self.faults[kind] += 1
             if not self.args.json:
                 print(f"  fault {n + 1}/{self.args.faults}: {kind}", file=sys.stderr)
-            time.sleep(self.rng.uniform(0.5, 2.0))
+            time.sleep(self.rng.uniform(0.5, 2.0) * self.args.pace)
 
     def fault_kill(self) -> None:
         node = self.rng.choice(self.nodes)
         node.stop(kill=True)
-        time.sleep(self.rng.uniform(0.2, 1.5))
+        time.sleep(self.rng.uniform(0.2, 1.5) * self.args.pace)
         node.start()
 
     def fault_stop(self) -> None:
         node = self.rng.choice(self.nodes)
         node.process.send_signal(signal.SIGSTOP)
-        time.sleep(self.rng.uniform(0.5, 3.0))
+        time.sleep(self.rng.uniform(0.5, 3.0) * self.args.pace)
         node.process.send_signal(signal.SIGCONT)
 
     def fault_drop(self) -> None:
@@ -153,14 +153,14 @@ class Chaos:
     def fault_redis_restart(self) -> None:
         if self.rng.random() < 0.5:
             self.redis.kill()  # no persistence: the stream is gone, a new epoch
-            time.sleep(self.rng.uniform(0.1, 1.0))
+            time.sleep(self.rng.uniform(0.1, 1.0) * self.args.pace)
             self.redis.start()
         else:
             self.redis.restart(keep_data=True)
 
     def fault_redis_pause(self) -> None:
         self.redis.pause()
-        time.sleep(self.rng.uniform(0.5, 2.0))
+        time.sleep(self.rng.uniform(0.5, 2.0) * max(self.args.pace, 0.5))  # long enough for writes to give up
         self.redis.resume()
 
     # -- measuring ----------------------------------------------------------------
@@ -238,7 +238,7 @@ class Chaos:
 
 def describe(tab: Tab, db: dict[str, str]) -> dict:
     return {"tab": tab.number, "path": tab.path, "live": tab.live, "cursor": tab.cursor, "heals": tab.heals, "reloads": tab.reloads,
-            "wrong": {pk: [tab.state.get(pk), db.get(pk)] for pk in tab.stale(db)[:3]}}
+            "wrong": {pk: [tab.state.get(pk), db.get(pk)] for pk in tab.stale(db)[:3]}, "history": tab.history}
 
 
 def wait(predicate: object, what: str, timeout: float, fail: bool = True) -> bool:
@@ -283,6 +283,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="transactions per second per writer")
     parser.add_argument("--jitter", type=float, default=10.0, help="SERVERPUSH_RESYNC_JITTER of the push servers")
     parser.add_argument("--late", type=float, default=5.0, help="seconds after which a live tab's value counts as late")
+    parser.add_argument("--pace", type=float, default=1.0, help="scales the pauses between faults and how long each lasts")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     os.environ["SERVERPUSH_TEST_OVERRIDES"] = json.dumps({

@@ -82,6 +82,7 @@ class Tab:
         self.retries = 0
         self.reloads = self.heals = self.events = self.out_of_order = self.refused = 0
         self.codes: dict[str, int] = {}
+        self.history: list[str] = []  # what happened to the connection, for the report of a stale tab
 
     # -- the page ---------------------------------------------------------------
 
@@ -113,6 +114,7 @@ class Tab:
             sio.on(name, lambda data, sio=sio, handler=handler: self._on(sio, handler, data))
         sio.on("disconnect", lambda *args, sio=sio: self._disconnected(sio))
         sio.on("connect_error", lambda data, sio=sio: self._on(sio, self._connect_error, data))
+        self._note(f"connect {auth['cursor']}")
         try:
             sio.connect(self.rng.choice(self.nodes()), auth=auth, transports=["websocket"], wait_timeout=10)
         except Exception:
@@ -123,8 +125,13 @@ class Tab:
             if sio is self.sio:  # a closed connection's late events are not applied
                 handler(data or {})
 
+    def _note(self, what: str) -> None:
+        self.history = self.history[-11:] + [f"{time.time() % 1000:.1f} {what}"]
+
     def _push(self, msg: dict[str, Any]) -> None:
         self.events += 1
+        if msg.get("resync"):
+            self._note(f"resync {msg['pk']}")
         pk = str(msg["pk"])
         if msg["op"] == "delete":
             self.state[pk] = None
@@ -136,12 +143,14 @@ class Tab:
         self.cursor = msg["cursor"]
 
     def _ready(self, msg: dict[str, Any]) -> None:
+        self._note(f"ready {msg}")
         self.cursor = msg["cursor"]
         self.live = True
         self.retries = 0
 
     def _resynced(self, msg: dict[str, Any]) -> None:
         self.heals += 1
+        self._note(f"resynced {msg}")
         self.cursor = msg.get("cursor", self.cursor)
         self.live = True
 
@@ -150,6 +159,7 @@ class Tab:
             return  # at most once per page load
         self.refreshed = True
         self.live = False
+        self._note(f"refresh {msg.get('code')}")
         self.codes[msg.get("code", "?")] = self.codes.get(msg.get("code", "?"), 0) + 1
         self._close_socket()
         delay = self.rng.random() * msg.get("jitter_ms", 0) / 1000
@@ -177,6 +187,7 @@ class Tab:
                 return
             self.live = False
             self.sio = None
+            self._note("disconnected")
             base = min(RETRY_MAX, RETRY_MIN * 2 ** self.retries)
             delay = min(RETRY_MAX, base * (0.5 + self.rng.random()))
             self.retries += 1
