@@ -7,7 +7,11 @@ while a change commits. Pages are real Socket.IO clients (:class:`tests.tabs.Tab
 """
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +23,7 @@ import serverpush
 from serverpush.entries import clock_skew_ms, now_ms
 from serverpush.log.notifier import MAX_MESSAGE_BYTES
 from serverpush.stats import stats
-from tests.conftest import PushServer, wait_until
+from tests.conftest import ROOT, PushServer, wait_until
 from tests.redis_fixture import RedisServer
 from tests.tabs import Tab
 from tests.testapp.models import Note
@@ -162,6 +166,39 @@ def test_frames_behind_a_loss_report_in_one_batch_are_taken_too(start_push_serve
         rename(note.pk, "behind the report")  # the next frame: queued behind the report, read in its batch
     tab.connect(server)
     tab.wait(lambda: title(tab, note) == "behind the report", "the change behind the loss report")
+
+
+EXITING_PROCESS = """
+import sys
+import django
+django.setup()
+import serverpush
+from serverpush.stats import stats
+from tests.testapp.models import Note
+while not stats["notifier_dropped"]:
+    serverpush.send("blob", "x" * 200_000, users=[0])  # fills the queue: the push server is stopped
+Note(pk=int(sys.argv[1]), title="lost, and its process exited").save()
+assert stats["notifier_dropped"] >= 2, "the change was not dropped"
+"""
+
+
+def test_a_process_that_exits_before_reporting_what_it_dropped_is_reported_by_the_next(start_push_server, memory_log, browser_client):
+    """A Django process drops a change and exits while the push server is stopped: its loss report never left.
+
+    It leaves how far it got in the spool; the next process that sends passes that on.
+    """
+    server = start_push_server()
+    with server.landing():
+        note = Note.objects.create(title="start")
+    tab = Tab(browser_client, f"/t/note/{note.pk}/").connect(server)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_TEST_LOG": "memory", "SERVERPUSH_NOTIFIER_PORT": str(server.notifier_port), "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_NOTIFIER_QUEUE": 4})}
+    with stopped(server):
+        done = subprocess.run([sys.executable, "-c", EXITING_PROCESS, str(note.pk)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+    serverpush.send("anything", {}, users=[0])  # this process sends next
+    tab.wait(lambda: tab.heals, "serverpush_resynced", timeout=30)
+    tab.wait(lambda: title(tab, note) == "lost, and its process exited", "the healed state")
+    assert server.stats()["notifier_losses"] >= 1
 
 
 @contextmanager
