@@ -104,7 +104,8 @@ class Chaos:
         if not self.args.json and time.monotonic() - getattr(self, "_said", 0) > 10:
             self._said = time.monotonic()
             states = Counter("live" if tab.live else "reloading" if tab.refreshed else "connected" if tab.sio else "waiting" for tab in self.tabs)
-            print(f"  tabs: {dict(states)}", file=sys.stderr)
+            reasons = Counter(tab.history[-1].split(" ", 1)[1][:40] for tab in self.tabs if tab.history and not tab.live)
+            print(f"  tabs: {dict(states)}; not live after {dict(reasons.most_common(4))}", file=sys.stderr)
         return True
 
     # -- faults -----------------------------------------------------------------

@@ -112,7 +112,7 @@ class Tab:
             auth = {"token": self.token, "cursor": self.cursor}
         for name, handler in (("serverpush", self._push), ("serverpush_ready", self._ready), ("serverpush_resynced", self._resynced), ("serverpush_refresh", self._refresh)):
             sio.on(name, lambda data, sio=sio, handler=handler: self._on(sio, handler, data))
-        sio.on("disconnect", lambda *args, sio=sio: self._disconnected(sio))
+        sio.on("disconnect", lambda *args, sio=sio: self._disconnected(sio, *args))
         sio.on("connect_error", lambda data, sio=sio: self._on(sio, self._connect_error, data))
         self._note(f"connect {auth['cursor']}")
         try:
@@ -181,13 +181,13 @@ class Tab:
             self.closed = True
         # anything else: the disconnect that follows retries
 
-    def _disconnected(self, sio: socketio.Client) -> None:
+    def _disconnected(self, sio: socketio.Client, reason: Any = "connect failed") -> None:
         with self.lock:
             if sio is not self.sio or self.closed or self.refreshed:
                 return
             self.live = False
             self.sio = None
-            self._note("disconnected")
+            self._note(f"disconnected: {reason}")
             base = min(RETRY_MAX, RETRY_MIN * 2 ** self.retries)
             delay = min(RETRY_MAX, base * (0.5 + self.rng.random()))
             self.retries += 1
