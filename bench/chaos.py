@@ -7,8 +7,8 @@ Starts real push servers (two nodes on one Redis log, or one with the embedded l
 writer processes that commit changes to a few dozen notes (renames, two in one
 transaction, deletes, re-creations; several writers contend on the same rows), and
 ``--tabs`` tabs (:mod:`chaos_tabs`: real Socket.IO clients that behave like
-serverpush.js; most show notes pinned by pk, which heal, the rest every note, which
-reload). Then it injects ``--faults`` faults, every kind in turn (shuffled):
+serverpush.js, spread over processes of 250; most show notes pinned by pk, which
+heal, the rest every note, which reload). Then it injects ``--faults`` faults, every kind in turn (shuffled):
 
 - ``kill``: SIGKILL a push-server node, restart it a moment later;
 - ``stop``: SIGSTOP a node for up to 3 s, then SIGCONT;
@@ -38,17 +38,43 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import harness
-from chaos_tabs import Scheduler, Tab, stamp
 
 HERE = Path(__file__).resolve().parent
 KINDS = {"memory": ["kill", "stop", "drop", "overflow"], "redis": ["kill", "stop", "drop", "redis-restart", "redis-pause"]}
 HEALABLE = 0.95  # the share of tabs that show notes pinned by pk (the rest show every note)
+
+
+class TabProcess:
+    """A process of tabs (``chaos_tabs.py``), asked one JSON command at a time."""
+
+    def __init__(self, spec: dict) -> None:
+        env = {**os.environ, "SERVERPUSH_LOG_LEVEL": "ERROR"}
+        self.process = subprocess.Popen([sys.executable, str(HERE / "chaos_tabs.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.process.stdin.write(json.dumps(spec) + "\n")
+        self.process.stdin.flush()
+
+    def send(self, cmd: str, **args: object) -> None:
+        self.process.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.process.stdin.flush()
+
+    def answer(self) -> object:
+        for line in self.process.stdout:
+            if line.startswith('{"answer"'):
+                return json.loads(line)["answer"]
+        raise SystemExit(f"a tab process exited with {self.process.wait()}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.send("close")
+                self.process.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
 
 
 class Chaos:
@@ -59,12 +85,15 @@ class Chaos:
         self.redis = harness.start_redis(self.tmp) if args.backend == "redis" else None
         self.nodes: list = []
         self.writers: list[subprocess.Popen] = []
-        self.tabs: list[Tab] = []
-        self.scheduler = Scheduler()
+        self.tab_processes: list[TabProcess] = []
         self.faults: Counter[str] = Counter()
-        self.late: set[tuple[int, str, str]] = set()
         self.overflows_dropped = 0
-        self._checking = threading.Event()
+
+    def ask(self, cmd: str, **args: object) -> list:
+        """Every tab process's answer to ``cmd``."""
+        for worker in self.tab_processes:
+            worker.send(cmd, **args)
+        return [worker.answer() for worker in self.tab_processes]
 
     # -- setting up -----------------------------------------------------------
 
@@ -80,13 +109,21 @@ class Chaos:
             self.nodes.append(PushServer(self.tmp, port, notifier).start())
         for n in range(self.args.writers):
             self.writers.append(self.spawn_writer(n + 1))
-        urls = [node.url for node in self.nodes]
-        for n in range(self.args.tabs):
-            tab = Tab(n, self.page_path(), lambda: urls, self.scheduler, random.Random(f"{self.args.seed}:tab:{n}"))
-            self.tabs.append(tab)
-            self.scheduler.at(n * 0.01, tab.open)
-        wait(lambda: self.progress() and all(tab.live or tab.refreshed for tab in self.tabs), "every tab to go live", 120 + self.args.tabs * 0.3)
-        threading.Thread(target=self.check_lateness, daemon=True).start()
+        tabs = [(n, self.page_path()) for n in range(self.args.tabs)]
+        processes = self.args.tab_processes or max(1, round(self.args.tabs / 250))
+        for n in range(processes):
+            spec = {"tabs": tabs[n::processes], "nodes": [node.url for node in self.nodes], "seed": self.args.seed, "late": self.args.late}
+            self.tab_processes.append(TabProcess(spec))
+        wait(lambda: self.progress(lambda states: states.get("live", 0) + states.get("reloading", 0) == self.args.tabs), "every tab to go live", 120 + self.args.tabs * 0.3)
+
+    def progress(self, done: object) -> bool:
+        states: Counter[str] = Counter()
+        for answer in self.ask("status"):
+            states.update(answer)
+        if not self.args.json and time.monotonic() - getattr(self, "_said", 0) > 10:
+            self._said = time.monotonic()
+            print(f"  tabs: {dict(states)}", file=sys.stderr)
+        return done(states)
 
     def page_path(self) -> str:
         if self.rng.random() >= HEALABLE:
@@ -99,14 +136,6 @@ class Chaos:
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True} if extra else {}
         env = {**os.environ, "SERVERPUSH_LOG_LEVEL": "ERROR"}  # a burst's drops are the point, not news
         return subprocess.Popen(args, env=env, **pipes)
-
-    def progress(self) -> bool:
-        if not self.args.json and time.monotonic() - getattr(self, "_said", 0) > 10:
-            self._said = time.monotonic()
-            states = Counter("live" if tab.live else "reloading" if tab.refreshed else "connected" if tab.sio else "waiting" for tab in self.tabs)
-            reasons = Counter(tab.history[-1].split(" ", 1)[1][:40] for tab in self.tabs if tab.history and not tab.live)
-            print(f"  tabs: {dict(states)}; not live after {dict(reasons.most_common(4))}", file=sys.stderr)
-        return True
 
     # -- faults -----------------------------------------------------------------
 
@@ -136,8 +165,7 @@ class Chaos:
         node.process.send_signal(signal.SIGCONT)
 
     def fault_drop(self) -> None:
-        for tab in self.rng.sample(self.tabs, max(1, len(self.tabs) // 10)):
-            tab.drop()
+        self.ask("drop", numbers=self.rng.sample(range(self.args.tabs), max(1, self.args.tabs // 10)))
 
     def fault_overflow(self) -> None:
         node = self.nodes[0]
@@ -166,51 +194,25 @@ class Chaos:
 
     # -- measuring ----------------------------------------------------------------
 
-    def database(self) -> dict[str, str]:
-        from django.db import connections
-
-        from tests.testapp.models import Note
-
-        try:
-            return {str(pk): title for pk, title in Note.objects.values_list("pk", "title")}
-        finally:
-            connections.close_all()
-
-    def check_lateness(self) -> None:
-        while not self._checking.wait(0.5):
-            db = self.database()
-            now = time.time() * 1000
-            for tab in self.tabs:
-                if not tab.live:
-                    continue
-                for pk in tab.stale(db):
-                    if db.get(pk) is not None and now - stamp(db[pk]) > self.args.late * 1000:
-                        self.late.add((tab.number, pk, db[pk]))
-
     def settle(self) -> float:
         for writer in self.writers:
             writer.send_signal(signal.SIGTERM)
         for writer in self.writers:
             writer.wait(60)
-        self._checking.set()
+        self.ask("stop_checking")
         started = time.monotonic()
-        wait(lambda: not any(tab.stale(self.database()) for tab in self.tabs), "every tab to show the database", self.args.jitter + 45, fail=False)
+        wait(lambda: not sum(self.ask("stale")), "every tab to show the database", self.args.jitter + 45, fail=False)
         return time.monotonic() - started
 
     def report(self, settled: float) -> dict:
-        db = self.database()
-        stale = [tab for tab in self.tabs if tab.stale(db)]
-        result = {
-            "backend": self.args.backend, "tabs": len(self.tabs), "nodes": len(self.nodes), "seed": self.args.seed,
-            "faults": dict(self.faults), "overflows_that_dropped": self.overflows_dropped,
-            "stale_at_end": len(stale), "stale_silent": sum(tab.live for tab in stale),
-            "late_over_5s": len(self.late), "tabs_late": len({n for n, _, _ in self.late}),
-            "reloads": sum(tab.reloads for tab in self.tabs), "heals": sum(tab.heals for tab in self.tabs),
-            "out_of_order": sum(tab.out_of_order for tab in self.tabs), "events": sum(tab.events for tab in self.tabs),
-            "settled_seconds": round(settled, 1),
-            "stale_examples": [describe(tab, db) for tab in stale[:5]],
-            "node_stats": [self.node_stats(node) for node in self.nodes],
-        }
+        reports = self.ask("report")
+        result = {"backend": self.args.backend, "tabs": self.args.tabs, "nodes": len(self.nodes), "seed": self.args.seed,
+                  "faults": dict(self.faults), "overflows_that_dropped": self.overflows_dropped}
+        for key in ("stale_at_end", "stale_silent", "late_over_5s", "tabs_late", "reloads", "heals", "out_of_order", "events"):
+            result[key] = sum(report[key] for report in reports)
+        result["settled_seconds"] = round(settled, 1)
+        result["stale_examples"] = [example for report in reports for example in report["stale_examples"]][:5]
+        result["node_stats"] = [self.node_stats(node) for node in self.nodes]
         return result
 
     def node_stats(self, node: object) -> dict:
@@ -222,10 +224,8 @@ class Chaos:
         return {key: found[key] for key in keys if found.get(key)}
 
     def close(self) -> None:
-        self._checking.set()
-        for tab in self.tabs:
-            tab.close()
-        self.scheduler.stop()
+        for worker in self.tab_processes:
+            worker.close()
         for writer in self.writers:
             if writer.poll() is None:
                 writer.kill()
@@ -235,11 +235,6 @@ class Chaos:
             node.stop(kill=True)
         if self.redis is not None:
             self.redis.close()
-
-
-def describe(tab: Tab, db: dict[str, str]) -> dict:
-    return {"tab": tab.number, "path": tab.path, "live": tab.live, "cursor": tab.cursor, "heals": tab.heals, "reloads": tab.reloads,
-            "wrong": {pk: [tab.state.get(pk), db.get(pk)] for pk in tab.stale(db)[:3]}, "history": tab.history}
 
 
 def wait(predicate: object, what: str, timeout: float, fail: bool = True) -> bool:
@@ -285,6 +280,7 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=10.0, help="SERVERPUSH_RESYNC_JITTER of the push servers")
     parser.add_argument("--late", type=float, default=5.0, help="seconds after which a live tab's value counts as late")
     parser.add_argument("--pace", type=float, default=1.0, help="scales the pauses between faults and how long each lasts")
+    parser.add_argument("--tab-processes", type=int, default=0, help="processes the tabs are spread over (default: one per 250 tabs)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     os.environ["SERVERPUSH_TEST_OVERRIDES"] = json.dumps({

@@ -13,10 +13,12 @@ import heapq
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -222,3 +224,95 @@ class Tab:
         with self.lock:
             keys = set(self.state) | (set(db) if self.path.endswith("shown-all/") else set())
             return [pk for pk in keys if self.state.get(pk) != db.get(pk)]
+
+
+def database() -> dict[str, str]:
+    """Every note's title, by pk, as committed now."""
+    from django.db import connections
+
+    from tests.testapp.models import Note
+
+    try:
+        return {str(pk): title for pk, title in Note.objects.values_list("pk", "title")}
+    finally:
+        connections.close_all()
+
+
+class Worker:
+    """A process of tabs driven by bench/chaos.py: one JSON command a line on stdin, one JSON answer on stdout.
+
+    Tabs are spread over several such processes: one Python process cannot keep a
+    thousand Socket.IO clients (threads) answering their pings in time.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.scheduler = Scheduler()
+        nodes = spec["nodes"]
+        self.tabs = [Tab(n, path, lambda: nodes, self.scheduler, random.Random(f"{spec['seed']}:tab:{n}")) for n, path in spec["tabs"]]
+        self.late_ms = spec["late"] * 1000
+        self.late: set[tuple[int, str, str]] = set()
+        self.checking = threading.Event()
+        for n, tab in enumerate(self.tabs):
+            self.scheduler.at(n * 0.01, tab.open)
+        threading.Thread(target=self.check_lateness, daemon=True).start()
+
+    def check_lateness(self) -> None:
+        """A live tab that shows a value the database replaced more than ``late`` seconds ago is late."""
+        while not self.checking.wait(0.5):
+            db = database()
+            now = time.time() * 1000
+            for tab in self.tabs:
+                if tab.live:
+                    self.late.update((tab.number, pk, db[pk]) for pk in tab.stale(db) if db.get(pk) is not None and now - stamp(db[pk]) > self.late_ms)
+
+    def status(self) -> dict[str, Any]:
+        states: dict[str, int] = {}
+        for tab in self.tabs:
+            state = "live" if tab.live else "reloading" if tab.refreshed else "connected" if tab.sio else "waiting"
+            states[state] = states.get(state, 0) + 1
+        return states
+
+    def drop(self, numbers: list[int]) -> None:
+        for tab in self.tabs:
+            if tab.number in numbers:
+                tab.drop()
+
+    def stale(self) -> int:
+        db = database()
+        return sum(bool(tab.stale(db)) for tab in self.tabs)
+
+    def report(self) -> dict[str, Any]:
+        db = database()
+        stale = [tab for tab in self.tabs if tab.stale(db)]
+        totals = {key: sum(getattr(tab, key) for tab in self.tabs) for key in ("reloads", "heals", "out_of_order", "events")}
+        examples = [{"tab": tab.number, "path": tab.path, "live": tab.live, "cursor": tab.cursor, "heals": tab.heals, "reloads": tab.reloads,
+                     "wrong": {pk: [tab.state.get(pk), db.get(pk)] for pk in tab.stale(db)[:3]}, "history": tab.history} for tab in stale[:5]]
+        return {**totals, "stale_at_end": len(stale), "stale_silent": sum(tab.live for tab in stale), "stale_examples": examples,
+                "late_over_5s": len(self.late), "tabs_late": len({n for n, _, _ in self.late})}
+
+    def serve(self) -> None:
+        for line in sys.stdin:
+            command = json.loads(line)
+            name = command.pop("cmd")
+            if name == "close":
+                break
+            if name == "stop_checking":
+                self.checking.set()
+            answer = getattr(self, name)(**command) if name != "stop_checking" else None
+            print(json.dumps({"answer": answer}), flush=True)
+        for tab in self.tabs:
+            tab.close()
+        self.scheduler.stop()
+
+
+def main() -> None:
+    """``chaos_tabs.py``: a worker process; its first line on stdin says which tabs, nodes and seed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+    Worker(json.loads(sys.stdin.readline())).serve()
+
+
+if __name__ == "__main__":
+    main()
