@@ -18,7 +18,7 @@ heal, the rest every note, which reload). Then it injects ``--faults`` faults, e
 - ``redis-restart`` (Redis log): Redis restarts, losing its data or keeping it;
 - ``redis-pause`` (Redis log): Redis hangs (SIGSTOP) long enough for writes to give up.
 
-Then the writers stop, and the kit waits for the tabs to settle (up to the reload
+Then the writers stop (a few seconds later), and the kit waits for the tabs to settle (up to the reload
 jitter plus 45 s) and compares every tab with the database. Reported:
 
 - stale at end: tabs that show something else than the database (the promise broken),
@@ -46,6 +46,9 @@ import harness
 
 HERE = Path(__file__).resolve().parent
 KINDS = {"memory": ["kill", "stop", "drop", "overflow"], "redis": ["kill", "stop", "drop", "redis-restart", "redis-pause"]}
+# The writers go on this long after the last fault: a process that exited leaves
+# its loss report to the next process that sends, which must have the time to.
+COOLDOWN_SECONDS = 3.0
 HEALABLE = 0.95  # the share of tabs that show notes pinned by pk (the rest show every note)
 
 
@@ -195,6 +198,7 @@ class Chaos:
     # -- measuring ----------------------------------------------------------------
 
     def settle(self) -> float:
+        time.sleep(COOLDOWN_SECONDS)
         for writer in self.writers:
             writer.send_signal(signal.SIGTERM)
         for writer in self.writers:
