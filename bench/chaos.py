@@ -135,7 +135,10 @@ class Chaos:
         return f"/t/shown/{','.join(map(str, pks))}/"
 
     def spawn_writer(self, number: int, *extra: str) -> subprocess.Popen:
-        args = [sys.executable, str(HERE / "chaos_writer.py"), "--notes", str(self.args.notes), "--rate", str(self.args.rate), "--id", str(number), "--seed", str(self.args.seed), *extra]
+        """A writer; a burst (``extra``) writes notes of its own, so a change it loses is never overwritten by another writer's."""
+        split = self.args.notes - (max(1, self.args.notes // 10) if "overflow" in KINDS[self.args.backend] else 0)
+        pks = f"{split + 1}-{self.args.notes}" if extra else f"1-{split}"
+        args = [sys.executable, str(HERE / "chaos_writer.py"), "--pks", pks, "--rate", str(self.args.rate), "--id", str(number), "--seed", str(self.args.seed), *extra]
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True} if extra else {}
         env = {**os.environ, "SERVERPUSH_LOG_LEVEL": "ERROR"}  # a burst's drops are the point, not news
         return subprocess.Popen(args, env=env, **pipes)

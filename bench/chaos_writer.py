@@ -1,7 +1,7 @@
 """A Django process for bench/chaos.py: it commits changes to notes until it is stopped.
 
-    chaos_writer.py --notes 50 --rate 20 --id 1 --seed 1        # a writer, until SIGTERM
-    chaos_writer.py --notes 50 --id 9 --seed 1 --burst 5        # overflow the notifier, then exit
+    chaos_writer.py --pks 1-45 --rate 20 --id 1 --seed 1        # a writer, until SIGTERM
+    chaos_writer.py --pks 46-50 --id 9 --seed 1 --burst 5       # overflow the notifier, then exit
 
 The parent sets the environment (``DJANGO_SETTINGS_MODULE``, the database, the log,
 the notifier port). Titles carry the time of the write (``<ms>:<writer>:<n>``), so
@@ -32,7 +32,7 @@ def title(writer: int, n: int) -> str:
     return f"{time.time_ns() // 1_000_000}:{writer}:{n}"
 
 
-def write_once(rng: random.Random, notes: int, writer: int, n: int) -> None:
+def write_once(rng: random.Random, pks: range, writer: int, n: int) -> None:
     """One transaction: rename a note (or two), delete one, or bring a deleted one back."""
     from django.db import OperationalError, connection, transaction
 
@@ -41,30 +41,30 @@ def write_once(rng: random.Random, notes: int, writer: int, n: int) -> None:
     for attempt in range(20):
         try:
             with transaction.atomic():
-                pk = rng.randint(1, notes)
+                pk = rng.choice(pks)
                 if rng.random() < 0.05:
                     Note.objects.filter(pk=pk).delete()
                 else:
                     Note(pk=pk, title=title(writer, n)).save()  # an UPDATE, or an INSERT if it was deleted
                 if rng.random() < 0.2:
-                    Note(pk=rng.randint(1, notes), title=title(writer, n)).save()
+                    Note(pk=rng.choice(pks), title=title(writer, n)).save()
             return
         except OperationalError:  # SQLite: another writer holds the database; try again
             connection.close()
             time.sleep(0.01 * (attempt + 1))
 
 
-def write(rng: random.Random, notes: int, writer: int, rate: float) -> None:
+def write(rng: random.Random, pks: range, writer: int, rate: float) -> None:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     n = 0
     while not stopping:
         n += 1
-        write_once(rng, notes, writer, n)
+        write_once(rng, pks, writer, n)
         time.sleep(rng.expovariate(rate))
 
 
-def burst(rng: random.Random, notes: int, writer: int, lost: int, linger: float) -> None:
+def burst(rng: random.Random, pks: range, writer: int, lost: int, linger: float) -> None:
     import serverpush
     from serverpush.stats import stats
 
@@ -74,7 +74,7 @@ def burst(rng: random.Random, notes: int, writer: int, lost: int, linger: float)
         serverpush.send("chaos_blob", BLOB, users=[0])  # to a user no page belongs to
         before = stats["notifier_dropped"]
         n += 1
-        write_once(rng, notes, writer, n)
+        write_once(rng, pks, writer, n)
         dropped += stats["notifier_dropped"] > before
     print("dropped" if dropped else "never dropped", flush=True)
     sys.stdin.readline()
@@ -83,7 +83,7 @@ def burst(rng: random.Random, notes: int, writer: int, lost: int, linger: float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--notes", type=int, required=True)
+    parser.add_argument("--pks", required=True, help="the notes it writes, FIRST-LAST")
     parser.add_argument("--rate", type=float, default=20.0, help="transactions per second")
     parser.add_argument("--id", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
@@ -94,10 +94,12 @@ def main() -> None:
 
     django.setup()
     rng = random.Random(f"{args.seed}:{args.id}")
+    first, _, last = args.pks.partition("-")
+    pks = range(int(first), int(last) + 1)
     if args.burst:
-        burst(rng, args.notes, args.id, args.burst, args.linger)
+        burst(rng, pks, args.id, args.burst, args.linger)
     else:
-        write(rng, args.notes, args.id, args.rate)
+        write(rng, pks, args.id, args.rate)
 
 
 if __name__ == "__main__":
