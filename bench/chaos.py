@@ -14,7 +14,8 @@ heal, the rest every note, which reload). Then it injects ``--faults`` faults, e
 - ``stop``: SIGSTOP a node for up to 3 s, then SIGCONT;
 - ``drop``: a tenth of the tabs lose their connection abruptly;
 - ``overflow`` (embedded log): SIGSTOP the node while a Django process overflows its
-  notifier queue and loses changes, then SIGCONT; that process exits soon after;
+  notifier queue and loses changes, then SIGCONT; that process exits soon after, or
+  (every other time) before the node runs again;
 - ``redis-restart`` (Redis log): Redis restarts, losing its data or keeping it;
 - ``redis-pause`` (Redis log): Redis hangs (SIGSTOP) long enough for writes to give up.
 
@@ -174,16 +175,19 @@ class Chaos:
         self.ask("drop", numbers=self.rng.sample(range(self.args.tabs), max(1, self.args.tabs // 10)))
 
     def fault_overflow(self) -> None:
+        """Every other time, the process that lost changes exits before the push server runs again."""
         node = self.nodes[0]
+        exits_first = self.faults["overflow"] % 2 == 0
         node.process.send_signal(signal.SIGSTOP)
-        burst = self.spawn_writer(1000 + sum(self.faults.values()), "--burst", str(self.rng.randint(1, 10)), "--linger", f"{self.rng.uniform(0, 1.5):.2f}")
+        burst = self.spawn_writer(1000 + sum(self.faults.values()), "--burst", str(self.rng.randint(1, 10)), "--linger", f"{self.rng.uniform(0, 1.5) * (not exits_first):.2f}")
         try:
             self.overflows_dropped += burst.stdout.readline().strip() == "dropped"
+            if exits_first:
+                burst.communicate("\n", timeout=60)
         finally:
             node.process.send_signal(signal.SIGCONT)
-        burst.stdin.write("\n")
-        burst.stdin.close()
-        burst.wait(60)
+        if not exits_first:
+            burst.communicate("\n", timeout=60)
 
     def fault_redis_restart(self) -> None:
         if self.rng.random() < 0.5:
