@@ -118,7 +118,7 @@ class Tab:
         sio.on("connect_error", lambda data, sio=sio: self._on(sio, self._connect_error, data))
         self._note(f"connect {auth['cursor']}")
         try:
-            sio.connect(self.rng.choice(self.nodes()), auth=auth, transports=["websocket"], wait_timeout=10)
+            sio.connect(self.rng.choice(self.nodes()), auth=auth, transports=["websocket"], wait_timeout=20)  # socket.io-client's own timeout
         except Exception:
             self._disconnected(sio)
 
@@ -142,11 +142,13 @@ class Tab:
             if stamp(title) < stamp(self.state.get(pk)):
                 self.out_of_order += 1
             self.state[pk] = title
-        self.cursor = msg["cursor"]
+        if not msg.get("resync"):  # as serverpush.js: a heal moves the cursor only once whole
+            self.cursor = msg["cursor"]
 
     def _ready(self, msg: dict[str, Any]) -> None:
         self._note(f"ready {msg}")
-        self.cursor = msg["cursor"]
+        if not msg.get("healing"):
+            self.cursor = msg["cursor"]
         self.live = True
         self.retries = 0
 
