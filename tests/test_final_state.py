@@ -236,14 +236,16 @@ def test_healing_every_page_reads_each_model_once(start_node, redis_log, browser
     server = start_node()
     notes = [Note.objects.create(title=f"note {n}") for n in range(5)]
     tabs = [Tab(browser_client, f"/t/note/{note.pk}/").connect(server) for note in notes]
-    before = server.stats().get("heal_queries", 0)
+    before = server.stats()
     with lost_while_redis_pauses(redis_log):
         rename(notes[0].pk, "saved while Redis hung")
     for tab in tabs:
         tab.wait(lambda tab=tab: tab.heals, "serverpush_resynced", timeout=30)
     assert title(tabs[0], notes[0]) == "saved while Redis hung"
     assert all(title(tab, note) == note.title for tab, note in zip(tabs[1:], notes[1:]))
-    assert server.stats()["heal_queries"] == before + 1
+    after = server.stats()
+    heals = after["lost_markers"] - before.get("lost_markers", 0)  # each one heals every page
+    assert heals >= 1 and after["heal_queries"] - before.get("heal_queries", 0) == heals
 
 
 def test_a_page_that_cannot_be_healed_reloads_within_the_jitter_window(start_push_server, redis_log, browser_client):
