@@ -35,7 +35,7 @@ def stamp(title: str | None) -> int:
 class Scheduler:
     """Runs callables at given times on a pool of threads (connects block, and there are many)."""
 
-    def __init__(self, threads: int = 64) -> None:
+    def __init__(self, threads: int = 16) -> None:  # more connecting at once only overflow a node's accept queue
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._cond = threading.Condition()
         self._n = 0
