@@ -121,6 +121,11 @@ class Tab:
             sio.connect(self.rng.choice(self.nodes()), auth=auth, transports=["websocket"], wait_timeout=20)  # socket.io-client's own timeout
         except Exception:
             self._disconnected(sio)
+            return
+        if sio.eio.state != "connected":
+            # python-socketio's client fires no disconnect when the transport drops between
+            # the server's connect answer and connect() returning: the browser's client would.
+            self._disconnected(sio, "transport error while connecting")
 
     def _on(self, sio: socketio.Client, handler: Callable[[Any], None], data: Any) -> None:
         with self.lock:
