@@ -50,7 +50,7 @@ KINDS = {"memory": ["kill", "stop", "drop", "overflow"], "redis": ["kill", "stop
 # The writers go on this long after the last fault: a process that exited leaves
 # its loss report to the next process that sends, which must have the time to.
 COOLDOWN_SECONDS = 3.0
-HEALABLE = 0.95  # the share of tabs that show notes pinned by pk (the rest show every note)
+UNHEALABLE_EVERY = 20  # one tab in 20 shows every note (it reloads); the others show notes pinned by pk (they heal)
 
 
 class TabProcess:
@@ -113,7 +113,7 @@ class Chaos:
             self.nodes.append(PushServer(self.tmp, port, notifier).start())
         for n in range(self.args.writers):
             self.writers.append(self.spawn_writer(n + 1))
-        tabs = [(n, self.page_path()) for n in range(self.args.tabs)]
+        tabs = [(n, self.page_path(n)) for n in range(self.args.tabs)]
         processes = self.args.tab_processes or max(1, round(self.args.tabs / 250))
         for n in range(processes):
             spec = {"tabs": tabs[n::processes], "nodes": [node.url for node in self.nodes], "seed": self.args.seed, "late": self.args.late}
@@ -130,8 +130,8 @@ class Chaos:
             print(f"  tabs: {dict(states)}", file=sys.stderr)
         return done(states)
 
-    def page_path(self) -> str:
-        if self.rng.random() >= HEALABLE:
+    def page_path(self, n: int) -> str:
+        if n % UNHEALABLE_EVERY == UNHEALABLE_EVERY - 1:
             return "/t/shown-all/"
         pks = self.rng.sample(range(1, self.args.notes + 1), 3)
         return f"/t/shown/{','.join(map(str, pks))}/"

