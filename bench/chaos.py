@@ -20,7 +20,7 @@ heal, the rest every note, which reload). Then it injects ``--faults`` faults, e
 - ``redis-pause`` (Redis log): Redis hangs (SIGSTOP) long enough for writes to give up.
 
 Then the writers stop (a few seconds later), and the kit waits for the tabs to settle (up to the reload
-jitter plus 45 s) and compares every tab with the database. Reported:
+jitter plus 90 s) and compares every tab with the database. Reported:
 
 - stale at end: tabs that show something else than the database (the promise broken),
   and of those, silent: live tabs never told to reload;
@@ -216,7 +216,7 @@ class Chaos:
             writer.wait(60)
         self.ask("stop_checking")
         started = time.monotonic()
-        wait(lambda: not sum(self.ask("stale")), "every tab to show the database", self.args.jitter + 45, fail=False)
+        wait(lambda: not sum(self.ask("stale")), "every tab to show the database", self.args.jitter + 90, fail=False)
         return time.monotonic() - started
 
     def report(self, settled: float) -> dict:
