@@ -50,10 +50,12 @@ class Tab:
 
     def _apply(self, msg: dict[str, Any]) -> None:
         self.state[(msg["name"], msg["pk"])] = None if msg["op"] == "delete" else msg["data"]
-        self.cursor = msg["cursor"]
+        if not msg.get("resync"):  # a heal moves the cursor once whole, at serverpush_resynced
+            self.cursor = msg["cursor"]
 
     def _ready(self, msg: dict[str, Any]) -> None:
-        self.cursor = msg["cursor"]
+        if not msg.get("healing"):
+            self.cursor = msg["cursor"]
         self.live = True
         self.healing = bool(msg.get("healing"))  # the current state is on its way
 

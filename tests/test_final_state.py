@@ -7,7 +7,11 @@ while a change commits. Pages are real Socket.IO clients (:class:`tests.tabs.Tab
 """
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +21,9 @@ from django.db import connections, transaction
 
 import serverpush
 from serverpush.entries import clock_skew_ms, now_ms
+from serverpush.log.notifier import MAX_MESSAGE_BYTES
 from serverpush.stats import stats
-from tests.conftest import PushServer, wait_until
+from tests.conftest import ROOT, PushServer, wait_until
 from tests.redis_fixture import RedisServer
 from tests.tabs import Tab
 from tests.testapp.models import Note
@@ -133,6 +138,70 @@ def test_frames_the_notifier_drops_are_detected_and_the_page_heals(start_push_se
 
 
 @contextmanager
+def stopped(server: PushServer) -> Iterator[None]:
+    """The push server is alive but takes nothing (SIGSTOP) inside the block."""
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+
+
+def test_frames_behind_a_loss_report_in_one_batch_are_taken_too(start_push_server, memory_log, browser_client):
+    """A frame reports a loss; the frame behind it, read in the same batch, must reach the ring.
+
+    Its sender says nothing more afterwards, so no later hole in its numbers could
+    reveal it: a page rendered before that change, whose cursor is past the loss,
+    must replay it from the ring.
+    """
+    server = start_push_server()
+    with server.landing():
+        note = Note.objects.create(title="start")
+    with server.landing(count=2), stopped(server):
+        Note.objects.create(title="x" * MAX_MESSAGE_BYTES)  # too large a frame: dropped, a loss to report
+        rename(note.pk, "reported")  # its frame carries the report
+        reported_at = now_ms()
+        wait_until(lambda: now_ms() > reported_at + clock_skew_ms() + 50, what="the page's cursor to be past the loss")
+        tab = Tab(browser_client, f"/t/note/{note.pk}/")
+        rename(note.pk, "behind the report")  # the next frame: queued behind the report, read in its batch
+    tab.connect(server)
+    tab.wait(lambda: title(tab, note) == "behind the report", "the change behind the loss report")
+
+
+EXITING_PROCESS = """
+import sys
+import django
+django.setup()
+import serverpush
+from serverpush.stats import stats
+from tests.testapp.models import Note
+while not stats["notifier_dropped"]:
+    serverpush.send("blob", "x" * 200_000, users=[0])  # fills the queue: the push server is stopped
+Note(pk=int(sys.argv[1]), title="lost, and its process exited").save()
+assert stats["notifier_dropped"] >= 2, "the change was not dropped"
+"""
+
+
+def test_a_process_that_exits_before_reporting_what_it_dropped_is_reported_by_the_next(start_push_server, memory_log, browser_client):
+    """A Django process drops a change and exits while the push server is stopped: its loss report never left.
+
+    It leaves how far it got in the spool; the next process that sends passes that on.
+    """
+    server = start_push_server()
+    with server.landing():
+        note = Note.objects.create(title="start")
+    tab = Tab(browser_client, f"/t/note/{note.pk}/").connect(server)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_TEST_LOG": "memory", "SERVERPUSH_NOTIFIER_PORT": str(server.notifier_port), "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_NOTIFIER_QUEUE": 4})}
+    with stopped(server):
+        done = subprocess.run([sys.executable, "-c", EXITING_PROCESS, str(note.pk)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+    # This process sends next (it looks at the spool at most once a second while it sends).
+    tab.wait(lambda: serverpush.send("anything", {}, users=[0]) or tab.heals, "serverpush_resynced", timeout=60)
+    tab.wait(lambda: title(tab, note) == "lost, and its process exited", "the healed state")
+    assert server.stats()["notifier_losses"] >= 1
+
+
+@contextmanager
 def lost_while_redis_pauses(redis: RedisServer) -> Iterator[None]:
     """Changes saved in the block are lost: Redis hangs, the save gives up; a ``lost`` marker follows."""
     redis.pause()
@@ -160,6 +229,23 @@ def test_a_page_whose_specs_pin_their_objects_heals_in_place_after_a_loss(start_
     assert not tab.refreshes and not listing.refreshes
     rename(note.pk, "live again")
     tab.wait(lambda: title(tab, note) == "live again", "live delivery after the heal")
+
+
+def test_healing_every_page_reads_each_model_once(start_node, redis_log, browser_client):
+    """Pages on different notes (four specs each, so many groups) heal with one query, not one per group."""
+    server = start_node()
+    notes = [Note.objects.create(title=f"note {n}") for n in range(5)]
+    tabs = [Tab(browser_client, f"/t/note/{note.pk}/").connect(server) for note in notes]
+    before = server.stats()
+    with lost_while_redis_pauses(redis_log):
+        rename(notes[0].pk, "saved while Redis hung")
+    for tab in tabs:
+        tab.wait(lambda tab=tab: tab.heals, "serverpush_resynced", timeout=30)
+    assert title(tabs[0], notes[0]) == "saved while Redis hung"
+    assert all(title(tab, note) == note.title for tab, note in zip(tabs[1:], notes[1:]))
+    after = server.stats()
+    heals = after["lost_markers"] - before.get("lost_markers", 0)  # each one heals every page
+    assert heals >= 1 and after["heal_queries"] - before.get("heal_queries", 0) == heals
 
 
 def test_a_page_that_cannot_be_healed_reloads_within_the_jitter_window(start_push_server, redis_log, browser_client):

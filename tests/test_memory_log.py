@@ -6,6 +6,7 @@ import pytest
 from serverpush.entries import Entry
 from serverpush.log import BadCursor, Gap
 from serverpush.entries import clock_skew_ms
+from serverpush.log import notifier
 from serverpush.log.memory import Ring
 
 
@@ -70,3 +71,40 @@ def test_a_cursor_from_the_future_is_refused():
     ring = Ring(2)
     with pytest.raises(BadCursor, match="ahead of the log"):
         ring.after(f"{ring.epoch}:5")
+
+
+def frame(sender, number, ts=0, ended=()):
+    entries = [Entry("testapp.note", 1, "update", {}, ts=ts)] if ts else []
+    return notifier.Frame(sender, number, None, entries, [notifier.Ended(*e) for e in ended])
+
+
+def test_a_sender_that_ended_with_every_frame_received_lost_nothing():
+    senders = notifier.Senders(started_ms=1000)
+    assert senders.check(frame("a", 1, ts=2000)) is None
+    assert senders.check(frame("a", 2, ts=2100)) is None
+    assert senders.check(frame("b", 1, ts=2200, ended=[("a", 2, 2100, None)])) is None
+
+
+def test_a_sender_that_ended_before_its_last_frames_arrived_lost_them():
+    senders = notifier.Senders(started_ms=1000)
+    senders.check(frame("a", 1, ts=2000))
+    lost = senders.check(frame("b", 1, ts=2200, ended=[("a", 3, 2100, None)]))
+    assert (lost.count, lost.since, lost.until) == (2, 2000, 2100)
+
+
+def test_a_sender_that_ended_with_a_report_pending_passes_it_on():
+    senders = notifier.Senders(started_ms=1000)
+    lost = senders.check(frame("b", 1, ts=2200, ended=[("a", 3, 2100, notifier.Lost(5, 1500, 2100))]))
+    assert lost is not None and lost.count >= 5 and lost.until == 2100
+
+
+def test_a_sender_that_ended_before_this_server_started_is_the_new_epoch_s_business():
+    senders = notifier.Senders(started_ms=100_000)
+    assert senders.check(frame("b", 1, ts=100_200, ended=[("a", 3, 2100, notifier.Lost(5, 1500, 2100))])) is None
+
+
+def test_ended_records_travel_in_the_frame_header():
+    payload = b'{"s": "b", "n": 1, "ended": [["a", 3, 2100, null]]}\n[]'
+    assert notifier.parse(payload).ended == [notifier.Ended("a", 3, 2100, None)]
+    with pytest.raises(ValueError):
+        notifier.parse(b'{"s": "b", "n": 1, "ended": [["a", "3"]]}\n[]')

@@ -16,6 +16,8 @@ urlpatterns = [
     path("t/bad-spec/", views.bad_spec),
     path("t/bad-serializer/<int:pk>/", views.bad_serializer),
     path("t/registered/", views.registered),
+    path("t/shown/<str:pks>/", views.shown),
+    path("t/shown-all/", views.shown_all),
     path("t/plain/", views.plain),
     path("t/gated/<int:pk>/", views.gated),
     path("t/picky/<int:pk>/", views.picky),

@@ -131,17 +131,23 @@ class MemoryLog(Log):
         self.open(async_mode)
         while True:
             batch: list[Entry] = []
+            losses = 0
+            # Every frame of the batch is taken, those after a loss too: they were
+            # received, and their senders' numbers must be recorded, or their
+            # changes would be lost for good (unmarked) if those senders say nothing more.
             for frame in self._receiver.frames():
                 lost = self._senders.check(frame)
                 if lost is not None:
                     self._take(batch, deliver)
+                    batch = []
                     self._ring.add_lost(lost)
-                    self._take(frame.entries, deliver)
+                    losses += 1
                     stats["notifier_losses"] += 1
                     logger.warning("serverpush: %d change(s) committed from %s on never reached this push server; healing its pages", lost.count, lost.since)
-                    raise Gap("log_gap", LOST_MESSAGE)
                 batch += frame.entries
             self._take(batch, deliver)
+            if losses:
+                raise Gap("log_gap", LOST_MESSAGE)
 
     def _take(self, entries: list[Entry], deliver: Deliver) -> None:
         if entries:

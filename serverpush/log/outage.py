@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,11 @@ class Spool:
         self.path = Path(directory or Path(tempfile.gettempdir()) / f"serverpush-{os.getuid()}") / f"{digest}.losses"
 
     def put(self, count: int, since_ms: int) -> bool:
-        line = json.dumps({"count": count, "since": since_ms}) + "\n"
+        return self.append([{"count": count, "since": since_ms}], f"the report of {count} lost change(s)")
+
+    def append(self, records: list[dict[str, Any]], what: str) -> bool:
+        """Add JSON ``records`` for the next taker; False (logged, naming ``what``) if the file cannot be written."""
+        line = "".join(json.dumps(record) + "\n" for record in records)
         try:
             _private_dir(self.path.parent)
             while True:
@@ -79,16 +84,28 @@ class Spool:
                 finally:
                     os.close(fd)
         except OSError as exc:
-            logger.error("serverpush: could not keep the report of %d lost change(s) in %s: %s", count, self.path, exc)
+            logger.error("serverpush: could not keep %s in %s: %s", what, self.path, exc)
             return False
 
     def take(self) -> tuple[int, int]:
         """The spooled count and the time of the first loss; ``(0, 0)`` if none."""
+        count = since_ms = 0
+        for report in self.take_records():
+            try:
+                lost, since = int(report["count"]), int(report["since"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            count += lost
+            since_ms = min(since_ms or since, since)
+        return count, since_ms
+
+    def take_records(self) -> list[dict[str, Any]]:
+        """Every record spooled so far (they are no longer spooled); lines that do not parse are skipped."""
         claimed = self.path.with_name(f"{self.path.name}.{os.getpid()}-{threading.get_ident()}")
         try:
             os.rename(self.path, claimed)
         except OSError:
-            return 0, 0
+            return []
         try:
             fd = os.open(claimed, os.O_RDONLY | os.O_NOFOLLOW)
             try:
@@ -97,19 +114,18 @@ class Spool:
             finally:
                 os.close(fd)
         except OSError:
-            return 0, 0
+            return []
         finally:
             claimed.unlink(missing_ok=True)
-        count = since_ms = 0
+        records = []
         for line in text.splitlines():
             try:
-                report = json.loads(line)
-                lost, since = int(report["count"]), int(report["since"])
-            except (ValueError, KeyError, TypeError):
+                record = json.loads(line)
+            except ValueError:
                 continue
-            count += lost
-            since_ms = min(since_ms or since, since)
-        return count, since_ms
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
 
 def _private_dir(path: Path) -> None:

@@ -18,9 +18,11 @@ restart does not reload every page in the same second.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db.models import Model
 from django.http import HttpRequest
 
 from serverpush import conf, protocol
@@ -35,9 +37,14 @@ from serverpush.stats import stats
 logger = logging.getLogger(__name__)
 
 
-def spec_events(spec: Spec, request: HttpRequest, cursor: str) -> list[dict[str, Any]]:
-    """The current state of the objects a healable ``spec`` shows, as resync events."""
-    found = rows(spec.model, spec.params.pinned())
+def spec_events(spec: Spec, request: HttpRequest, cursor: str, found: dict[str, Model] | None = None) -> list[dict[str, Any]]:
+    """The current state of the objects a healable ``spec`` shows, as resync events.
+
+    ``found``: rows already read (by ``str(pk)``) that include every pk the spec pins.
+    """
+    if found is None:
+        found = rows(spec.model, spec.params.pinned())
+        stats["heal_queries"] += 1
     events = []
     for pk in spec.params.pinned():
         row = found.get(str(pk))
@@ -79,7 +86,8 @@ class Healer:
         """
         index, watchers = self.index, self.watchers
         head = self.log.head()
-        groups = {room: self._group_events(group, head) for room, group in index.groups.items()}
+        found = self._current_rows(index.groups.values())
+        groups = {room: self._group_events(group, head, found.get(group.spec.model)) for room, group in index.groups.items()}
         watches = {room: watchers.heal_events(room, head) for room in list(watchers.watches)}
         reloading = [sid for sid, rooms in index.sids.items() if any(groups[r] is None for r in rooms) or any(watches[r] is None for r in watchers.by_sid.get(sid, ()))]
         for sid in reloading:
@@ -118,7 +126,24 @@ class Healer:
         self.resynced(sid, gap, head, count)
         return True
 
-    def _group_events(self, group: Group, head: str) -> list[dict[str, Any]] | None:
+    def _current_rows(self, groups: Iterable[Group]) -> dict[type[Model], dict[str, Model]]:
+        """The rows that healable groups pin, in one query per model: a heal of every page costs a few queries, not one per group."""
+        wanted: defaultdict[type[Model], set[Any]] = defaultdict(set)
+        for group in groups:
+            pinned = group.spec.params.pinned()
+            if pinned is not None:
+                wanted[group.spec.model].update(pinned)
+        found = {}
+        for model, pks in wanted.items():
+            try:
+                found[model] = rows(model, pks)
+                stats["heal_queries"] += 1
+            except Exception:  # each group then reads its own rows, and reloads if that fails too
+                logger.exception("serverpush: could not read the current %s rows to heal pages", model._meta.label)
+                stats["heal_errors"] += 1
+        return found
+
+    def _group_events(self, group: Group, head: str, found: dict[str, Model] | None = None) -> list[dict[str, Any]] | None:
         """The group's resync events at ``head``, or None if its spec cannot be healed."""
         if group.spec.params.pinned() is None:
             return None
@@ -128,7 +153,7 @@ class Healer:
             self._cache = (head, by_room)
         if group.room not in by_room:
             try:
-                by_room[group.room] = spec_events(group.spec, group.request, head)
+                by_room[group.room] = spec_events(group.spec, group.request, head, found)
             except Exception:
                 logger.exception("serverpush: could not read the current state of %s to heal its pages; they reload", group.spec.source)
                 stats["heal_errors"] += 1

@@ -281,6 +281,19 @@ def test_resynced_keeps_the_page_live_and_fires_an_event(open_page):
     assert page.evaluate("[serverpush.state, serverpush.cursor, serverpush.healed, serverpush.refreshed]") == ["live", "e:10", 1, None]
 
 
+def test_a_page_whose_connection_drops_mid_heal_resumes_from_before_the_gap(open_page):
+    """Its cursor moves only at serverpush_resynced: reconnecting, it meets the gap again and is healed whole."""
+    page = open_page()
+    handle(page, "serverpush", dict(PUSH, cursor="e:3"))
+    handle(page, "serverpush_ready", {"cursor": "f:10", "replayed": 0, "healing": True})
+    handle(page, "serverpush", dict(PUSH, resync=True, cursor="f:10"))
+    handle(page, "disconnect", "transport close")
+    assert page.evaluate("serverpush.cursor") == "e:3"
+    handle(page, "serverpush_ready", {"cursor": "f:12", "replayed": 0, "healing": True})
+    handle(page, "serverpush_resynced", {"code": "log_restarted", "cursor": "f:12", "healed": 1})
+    assert page.evaluate("serverpush.cursor") == "f:12"
+
+
 @pytest.mark.parametrize("code", ["bad_payload", "token_invalid", "log_mismatch"])
 def test_refused_connect_error_stops(open_page, code):
     page = open_page()

@@ -215,3 +215,24 @@ def fails_for_bob(request, note, data):
     if request.user.username == "bob":
         raise PermissionError("this serializer fails for bob on purpose")
     return {"title": note.title, "for": request.user.username}
+
+
+# What bench/chaos.py's tabs show: notes pinned by pk (healed after a loss), or every
+# note (reloaded after a loss). The page renders what it shows, as a real page would.
+
+def shown(request, pks):
+    wanted = [int(pk) for pk in pks.split(",")]
+    titles = {str(note.pk): note.title for note in Note.objects.filter(pk__in=wanted)}
+    return render(request, "testapp/shown.html", {"shown": {str(pk): titles.get(str(pk)) for pk in wanted}})
+
+
+def shown_update(request, pks):
+    return [{"name": "shown", "model": Note, "params": {"pk__in": [int(pk) for pk in pks.split(",")]}, "data": {"title": "object.title"}}]
+
+
+def shown_all(request):
+    return render(request, "testapp/shown.html", {"shown": {str(note.pk): note.title for note in Note.objects.all()}})
+
+
+def shown_all_update(request):
+    return [{"name": "shown", "model": Note, "data": {"title": "object.title"}}]

@@ -116,8 +116,10 @@
     // A message (unlike a change) is not idempotent: never fire one twice.
     if (msg.op === 'message' && seenMessage(msg.id != null ? msg.id : msg.cursor)) return;
     // The cursor moves before handlers run: if one of them breaks the page, a later
-    // reconnect still resumes after this event instead of replaying it forever.
-    api.cursor = msg.cursor;
+    // reconnect still resumes after this event instead of replaying it forever. Not for
+    // a heal's events: the heal is whole only at serverpush_resynced, and a page whose
+    // connection drops before that must resume from before the gap, to be healed again.
+    if (!msg.resync) api.cursor = msg.cursor;
     api.received += 1;
     var meta = {op: msg.op, model: msg.model, pk: msg.pk, id: msg.id, cursor: msg.cursor, replay: !!msg.replay, resync: !!msg.resync,
                 tab: msg.tab || null};  // tab: the id of the tab whose request made the change, if it said
@@ -135,7 +137,7 @@
 
   function onReady(msg) {
     msg = msg || {};
-    api.cursor = msg.cursor;
+    if (!msg.healing) api.cursor = msg.cursor;  // healing: the cursor moves at serverpush_resynced
     api.state = 'live';
     retries = 0;
     fire('serverpush_ready', {cursor: msg.cursor, replayed: msg.replayed}, null, false);
