@@ -24,6 +24,7 @@ from serverpush import problems
 from serverpush.entries import CHANGE_OPS, MESSAGE, Entry
 from serverpush.problems import Problem
 from serverpush.server import messages
+from serverpush.server.conflation import drop_superseded
 from serverpush.specs import Spec
 from serverpush.stats import stats
 from serverpush.tokens import user_key
@@ -37,7 +38,8 @@ RECENT = 50  # routed entries kept for the inspector
 class Group:
     """Pages sharing a spec and an audience: one serialization per change, one room.
 
-    ``pending`` holds ``(number, entry, obj)`` in log order for the workers;
+    ``pending`` holds ``(number, entry, obj)`` in log order for the workers
+    (``arrived``: some came since superseded updates were last dropped);
     ``fresh`` maps a member to the last number its replay or heal already covered.
     """
 
@@ -47,6 +49,7 @@ class Group:
     members: set[str] = field(default_factory=set)
     pending: deque[tuple[int, Entry, models.Model]] = field(default_factory=deque)
     enqueued: int = 0
+    arrived: bool = False
     scheduled: bool = False
     fresh: dict[str, int] = field(default_factory=dict)
 
@@ -215,6 +218,7 @@ class Index:
                     continue
                 group.enqueued += 1
                 group.pending.append((group.enqueued, entry, obj))
+                group.arrived = True
                 owed += 1
                 pages += len(group.members)
                 if not group.scheduled:
@@ -224,6 +228,14 @@ class Index:
             if owed:
                 self.owed[id(entry)] = owed
                 self.inflight.append(entry)
+
+    def next_pending(self, group: Group) -> tuple[int, Entry, models.Model]:
+        """Take ``group``'s oldest queued change, once updates that later ones supersede are dropped."""
+        if group.arrived and len(group.pending) > 1:
+            for entry in drop_superseded(group.pending):
+                self.emitted(entry)
+        group.arrived = False
+        return group.pending.popleft()
 
     def emitted(self, entry: Entry) -> None:
         """One group has emitted (or dropped) ``entry``."""

@@ -3,7 +3,8 @@
 Each group keeps its pending entries in log order; a bounded pool of workers
 drains groups one at a time each, so a group never runs on two workers at once and
 a serializer that blocks (a slow query, a slow API) ties up one worker, not the
-push server.
+push server. A group that is behind serializes the latest state of each object once,
+not every change it missed (:mod:`serverpush.server.conflation`).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class Workers:
                 if not group.pending:
                     group.scheduled = False
                     return
-                number, entry, obj = group.pending.popleft()
+                number, entry, obj = self.index.next_pending(group)
             message = None
             found: list[Problem] = []
             try:
