@@ -110,16 +110,20 @@ def cpu_seconds(pid: int | None = None) -> float:
 class Clients:
     """``--clients`` clients over ``--client-procs`` processes of bench/throughput_clients.py."""
 
-    def __init__(self, url: str, token: str | None, options: argparse.Namespace, log: Path) -> None:
+    def __init__(self, url: str, token: str | None, options: argparse.Namespace, log: Path, wanted: list[str] | None = None) -> None:
+        """``wanted``: what the clients wait for (default: ``--expected`` every change)."""
         self.log = log
         self.procs: list[subprocess.Popen] = []
-        command = [sys.executable, str(ROOT / "bench" / "throughput_clients.py"), "--url", url, "--expected", str(options.changes),
+        wanted = wanted or ["--expected", str(options.changes)]
+        command = [sys.executable, str(ROOT / "bench" / "throughput_clients.py"), "--url", url, *wanted,
                    "--timeout", str(options.timeout), *(["--token", token] if token else [])]
         try:
             with open(log, "ab") as err:
+                first = 0
                 for size in split(options.clients, options.client_procs):
-                    self.procs.append(subprocess.Popen([*command, "--clients", str(size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                       stderr=err, text=True, cwd=ROOT))
+                    self.procs.append(subprocess.Popen([*command, "--clients", str(size), "--first", str(first)], stdin=subprocess.PIPE,
+                                                       stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT))
+                    first += size
             for proc in self.procs:
                 self._read(proc)  # {"ready": true}
         except BaseException:
@@ -132,9 +136,9 @@ class Clients:
             raise RuntimeError(f"a client process exited with {proc.wait()}:\n{self.log.read_text(errors='replace')[-3000:]}")
         return json.loads(line)
 
-    def go(self) -> None:
+    def go(self, line: str = "go") -> None:
         for proc in self.procs:
-            proc.stdin.write("go\n")
+            proc.stdin.write(line + "\n")
             proc.stdin.flush()
 
     def results(self) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("t/hello-custom/", views.hello_custom),
     path("t/note/<int:pk>/", views.note),
     path("t/note-cbv/<int:pk>/", views.NoteDetail.as_view()),
+    path("t/per-user/<int:pk>/", views.per_user),
     path("t/notes-in/<str:pks>/", views.notes_in),
     path("t/my-notes/", views.my_notes),
     path("t/titled/<str:word>/", views.titled),

@@ -73,6 +73,15 @@ def note_update(request, pk):
     ]
 
 
+def per_user(request, pk):
+    return page(request)
+
+
+def per_user_update(request, pk):
+    """A field map that names the viewer: one audience (and serialization) per user."""
+    return [{"name": "per_user", "model": Note, "params": {"pk": pk}, "data": {"title": "object.title", "viewer": "request.user.username"}}]
+
+
 def note_for_user(request, note, data):
     return {"title": note.title, "viewer": request.user.username or "anonymous", "language": request.LANGUAGE_CODE}
 
