@@ -1,8 +1,9 @@
 """``serverpush.middleware.ServerPushMiddleware``: take the page cursor before the view runs.
 
 Every change committed after the cursor is replayed to the page, so the cursor
-must be read before the view reads the database. With the Redis log this is one
-round trip per live page (none for pages without subscriptions) and gives an
+must be read before the view reads the database. With the Redis log this is at
+most one round trip per live page (none for pages without subscriptions, none while
+a position this process read is fresh: ``SERVERPUSH_CURSOR_MAX_AGE``) and gives an
 exact log position. Pages that only a template tag makes live, and every page
 without the middleware, get a time-derived cursor (see docs/redis.md).
 

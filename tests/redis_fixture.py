@@ -108,6 +108,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def redis_log(redis_server: RedisServer, settings: Any) -> RedisServer:
     """This test process appends to, and reads cursors from, ``redis_server``'s log."""
     settings.SERVERPUSH_LOG = redis_server.url
+    settings.SERVERPUSH_CURSOR_MAX_AGE = 0  # every position() reads Redis; tests of the cached cursor set it
     return redis_server
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.checks import run_checks
+from django.db import transaction
 from django.test import override_settings
 
 from serverpush.entries import Entry
@@ -20,6 +21,7 @@ from serverpush.log.tail import Tail
 from serverpush.stats import stats
 from tests.conftest import render, wait_until
 from tests.settings import MIDDLEWARE
+from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db
 
@@ -265,6 +267,26 @@ def test_a_live_page_costs_one_round_trip_and_a_plain_page_none(redis_log, brows
     assert ":" in page.cursor
     render(browser_client, "/t/plain/")
     assert redis_log.commands() == after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cached_page_cursor_saves_the_round_trip_and_still_replays_what_the_page_could_miss(redis_log, browser_client, settings):
+    settings.SERVERPUSH_CURSOR_MAX_AGE = 60
+    render(browser_client, "/t/registered/")  # connects (and says hello) once
+    before = redis_log.commands()
+    first = render(browser_client, "/t/registered/")
+    with transaction.atomic():  # committed after the cursor was read, right before the next page renders
+        note = Note.objects.create(title="between the renders")
+    evals = redis_log.commands().get("eval", 0)
+    second = render(browser_client, "/t/registered/")
+    tailing = Tailing(redis_log.url)
+    try:
+        replayed = tailing.tail.read_after(second.cursor)  # what the second page replays when it connects
+    finally:
+        tailing.close()
+    assert [(e.model, e.pk, e.fields["title"]) for e in replayed] == [("testapp.note", note.pk, "between the renders")]
+    assert second.cursor == first.cursor
+    assert redis_log.commands().get("eval", 0) == evals == before.get("eval", 0) + 1  # one read for both pages
 
 
 def test_without_the_middleware_the_cursor_comes_from_the_clock(redis_log, browser_client, settings):

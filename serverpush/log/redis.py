@@ -11,6 +11,7 @@ as you like can follow the same stream, which is how serverpush scales out.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 
@@ -35,6 +36,8 @@ class RedisLog(Log):
         self._breaker = Breaker()
         self._losses = Losses(report=lambda: self._write([], probe=True), spool=Spool(f"{url}|{self.key}", conf.get("SERVERPUSH_REDIS_SPOOL_DIR")))
         self._tail: Tail | None = None
+        self._cursor_max_age = conf.get("SERVERPUSH_CURSOR_MAX_AGE")
+        self._recent: tuple[str, float] | None = None  # (a position read, monotonic time the read began)
 
     # Django processes
 
@@ -63,13 +66,25 @@ class RedisLog(Log):
         return f"{now_ms() - self.max_age_ms}-0" if self.max_age_ms > 0 else "0"
 
     def position(self) -> str:
-        """``<epoch>:<last id>``, one round trip; the time-derived cursor if Redis does not answer."""
+        """``<epoch>:<last id>``; the time-derived cursor if Redis does not answer.
+
+        One round trip, unless this process read a position less than
+        ``SERVERPUSH_CURSOR_MAX_AGE`` seconds ago: that one is reused. It was read
+        before this request began, so every change this page could miss (committed
+        after the request began) has a later id and is replayed; the page may replay
+        a few it already shows, which is harmless.
+        """
+        recent = self._recent
+        began = time.monotonic()
+        if recent is not None and began - recent[1] < self._cursor_max_age:
+            return recent[0]
         started = now_ms()
         self._losses.absorb()
         if not self._breaker.is_open():
             try:
                 snap = self._stream.read()
-                return f"{snap.epoch}:{snap.last}"
+                self._recent = (f"{snap.epoch}:{snap.last}", began)
+                return self._recent[0]
             except redis.RedisError as exc:
                 self._breaker.trip()
                 logger.warning("serverpush: could not read the page cursor from Redis (%s); using a time-derived one", exc)
