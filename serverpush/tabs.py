@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from django.core import signing
 from django.http import HttpRequest
 
+from serverpush import conf
+
 HEADER = "HTTP_X_SERVERPUSH_TAB"
 _KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _current: ContextVar[str | None] = ContextVar("serverpush_tab", default=None)
@@ -57,5 +59,6 @@ def reset_current_tab(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
+@conf.derived
 def _signer() -> signing.Signer:
     return signing.Signer(salt="serverpush.tab")

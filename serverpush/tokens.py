@@ -87,18 +87,24 @@ class SignedTokenizer:
     A custom tokenizer (``SERVERPUSH_TOKENIZER``) has the same two methods.
     """
 
+    def __init__(self) -> None:
+        # What signing.dumps and loads build on every call, built once (tokenizer() is cached).
+        self.signer = signing.TimestampSigner(salt=conf.get("SERVERPUSH_TOKEN_SALT"))
+
     def dumps(self, payload: dict[str, Any]) -> str:
-        return signing.dumps(payload, salt=conf.get("SERVERPUSH_TOKEN_SALT"), compress=True)
+        return self.signer.sign_object(payload, compress=True)
 
     def loads(self, token: str, max_age: int) -> dict[str, Any]:
         try:
-            return signing.loads(token, salt=conf.get("SERVERPUSH_TOKEN_SALT"), max_age=max_age)
+            return self.signer.unsign_object(token, max_age=max_age)
         except signing.SignatureExpired:
             raise TokenError("token_expired", "the page token has expired; reload the page for a new one") from None
         except signing.BadSignature:
             raise TokenError("token_invalid", "the page token does not verify; it was altered or signed with another SECRET_KEY") from None
 
 
+@conf.derived
 def tokenizer() -> SignedTokenizer:
+    """The ``SERVERPUSH_TOKENIZER``, made once (and again when settings change)."""
     return import_string(conf.get("SERVERPUSH_TOKENIZER"))()
 
