@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     # Redis log: seconds a Django process reuses a page cursor it read, instead of a
     # round trip per live page (0: read it for every page). An older cursor is never
     # unsafe, it replays a little more; see docs/redis.md, "Cursors are log positions".
-    "SERVERPUSH_CURSOR_MAX_AGE": 1.0,
+    "SERVERPUSH_CURSOR_MAX_AGE": 0,
     # Redis log: where a Django process that exits before Redis answers again leaves
     # the report of the changes it could not write, for the next process on this host
     # to make. None: "<temp dir>/serverpush-<uid>". Only this user may use it.
