@@ -63,7 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_REDIS_TIMEOUT": 0.25,
     # Redis log: seconds a Django process reuses a page cursor it read, instead of a
     # round trip per live page (0: read it for every page). An older cursor is never
-    # unsafe, it replays a little more; see docs/redis.md, "Cursors are log positions".
+    # unsafe, it replays a little more; but one from before the stream was replaced
+    # makes the page resync. See docs/redis.md, "Cursors are log positions".
     "SERVERPUSH_CURSOR_MAX_AGE": 0,
     # Redis log: where a Django process that exits before Redis answers again leaves
     # the report of the changes it could not write, for the next process on this host
