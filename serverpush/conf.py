@@ -102,6 +102,9 @@ DEFAULTS: dict[str, Any] = {
     "SERVERPUSH_MAX_MESSAGE_BYTES": 64 * 1024,
     "SERVERPUSH_MAX_MESSAGE_DEPTH": 32,
     "SERVERPUSH_CLIENT_EVENTS_PER_SECOND": 10,
+    # Connections the push server serves at once (each live page holds one); more wait
+    # until one closes. ``runserverpush`` raises its open-files limit to match.
+    "SERVERPUSH_MAX_CONNECTIONS": 15_000,
     # Serializers running at once; a slow one holds up its own audience only.
     "SERVERPUSH_SERIALIZER_WORKERS": 16,
     # Under ASGI: threads that run connects, subscribes and handler calls (sync Django

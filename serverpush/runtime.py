@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +15,18 @@ logger = logging.getLogger(__name__)
 ASYNC_MODES = ("eventlet", "gevent", "threading", "asgi")
 
 
+# Pages that connect at once (a restart's reconnect storm) queue here while the server
+# accepts; the kernel caps it at net.core.somaxconn.
+BACKLOG = 4096
+FULL_WARNING_SECONDS = 60.0
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+
 PATCHED_ENV = "SERVERPUSH_PATCHED"
 # Run by a fresh interpreter: patch first, then the original command line.
 _BOOTSTRAP = """
-import os, runpy, sys, warnings
+import os, runpy, sys
 mode = os.environ["SERVERPUSH_PATCHED"]
 if mode == "eventlet":
-    warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
     import eventlet
     eventlet.monkey_patch()
 else:
@@ -48,29 +56,157 @@ def ensure_patched(async_mode: str) -> None:
     os.execv(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv])
 
 
-def serve(app: Callable, host: str, port: int, async_mode: str, max_message_bytes: int = 0) -> None:
-    """Serve ``app`` forever on ``host:port``."""
+def listen(host: str, port: int) -> socket.socket:
+    """Bind the push server's port now, so that a port in use stops it before it announces itself.
+
+    eventlet's own ``listen`` sets SO_REUSEPORT, with which a second push server would
+    bind the same port and take half of the new connections.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(BACKLOG)
+    return sock
+
+
+def holder(port: int) -> str:
+    """Who listens on ``port``, as " (by pid N: command line)", if this user may know; else ""."""
+    inodes = _listening(port)
+    for pid in filter(str.isdigit, os.listdir("/proc") if inodes else ()):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().decode(errors="replace").replace("\0", " ").replace(f"-c {_BOOTSTRAP} ", "")
+                return f" (by pid {pid}: {command.strip()[:200]})"
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return ""
+
+
+def _listening(port: int) -> set[str]:
+    """The ``socket:[inode]`` links of the sockets listening on ``port`` (Linux's /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows)
+                inodes.update(f"socket:[{f[9]}]" for f in map(str.split, rows) if f[3] == TCP_LISTEN and int(f[1].rsplit(":", 1)[1], 16) == port)
+        except OSError:
+            continue
+    return inodes
+
+
+def serve(app: Callable, sock: socket.socket, async_mode: str, max_connections: int, max_message_bytes: int = 0) -> None:
+    """Serve ``app`` forever on the listening ``sock``, at most ``max_connections`` connections at once."""
     if async_mode == "asgi":
         import uvicorn
 
-        # uvicorn refuses a websocket message over ws_max_size from its header, before reading it.
-        uvicorn.run(app, host=host, port=port, ws="websockets-sansio", ws_max_size=max_message_bytes or 16 * 1024 * 1024, lifespan="on", log_level="warning", access_log=False)
+        # uvicorn refuses a websocket message over ws_max_size from its header, before reading it,
+        # and answers 503 past limit_concurrency connections.
+        config = uvicorn.Config(app, ws="websockets-sansio", ws_max_size=max_message_bytes or 16 * 1024 * 1024, lifespan="on", log_level="warning", access_log=False, limit_concurrency=max_connections, backlog=BACKLOG)
+        uvicorn.Server(config).run(sockets=[sock])
     elif async_mode == "eventlet":
-        import eventlet
         import eventlet.wsgi
 
-        eventlet.wsgi.server(eventlet.listen((host, port)), app, log_output=False)
+        eventlet.wsgi.server(sock, app, log_output=False, custom_pool=_eventlet_pool(max_connections))
     elif async_mode == "gevent":
         from gevent import pywsgi
         from geventwebsocket.handler import WebSocketHandler
 
-        pywsgi.WSGIServer((host, port), app, handler_class=WebSocketHandler, log=None).serve_forever()
+        pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None, spawn=_gevent_pool(max_connections)).serve_forever()
     elif async_mode == "threading":
-        from werkzeug.serving import make_server
-
-        make_server(host, port, app, threaded=True, request_handler=_closing_handler()).serve_forever()
+        _threaded_server(app, sock, max_connections).serve_forever()
     else:
         raise ValueError(f"async mode {async_mode!r} is not one of {', '.join(ASYNC_MODES)}")
+
+
+class _FullWarning:
+    """Log, at most once a minute, that every connection slot is taken."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.last = -FULL_WARNING_SECONDS
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= FULL_WARNING_SECONDS:
+            self.last = now
+            logger.warning(
+                "serverpush: %d connections open, SERVERPUSH_MAX_CONNECTIONS: new ones wait until one closes. "
+                "Raise the setting (and the open-files limit with it) if this server should hold more.", self.limit,
+            )
+
+
+def _eventlet_pool(limit: int) -> Any:
+    import eventlet
+
+    warn = _FullWarning(limit)
+
+    class Pool(eventlet.GreenPool):
+        def spawn(self, *args: Any, **kwargs: Any) -> Any:
+            thread = super().spawn(*args, **kwargs)
+            if not self.free():
+                warn()
+            return thread
+
+    return Pool(limit)
+
+
+def _gevent_pool(limit: int) -> Any:
+    from gevent.pool import Pool
+
+    warn = _FullWarning(limit)
+
+    class WarningPool(Pool):
+        def spawn(self, *args: Any, **kwargs: Any) -> Any:
+            greenlet = super().spawn(*args, **kwargs)
+            if self.full():
+                warn()
+            return greenlet
+
+    return WarningPool(limit)
+
+
+def _threaded_server(app: Callable, sock: socket.socket, limit: int) -> Any:
+    """Werkzeug's threaded server, which starts a thread per connection without bound, bounded."""
+    from werkzeug.serving import ThreadedWSGIServer
+
+    warn = _FullWarning(limit)
+
+    class BoundedServer(ThreadedWSGIServer):
+        room = threading.Condition()
+        taken = 0
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            with self.room:  # the connections behind this one wait in the listen backlog
+                self.room.wait_for(lambda: self.taken < limit)
+                self.taken += 1
+                if self.taken == limit:
+                    warn()
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.release()
+
+        def release(self) -> None:
+            with self.room:
+                self.taken -= 1
+                self.room.notify()
+
+    host, port = sock.getsockname()[:2]
+    return BoundedServer(host, port, app, _closing_handler(), fd=sock.fileno())
 
 
 def _closing_handler() -> type:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -47,13 +48,14 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
 class PushServer:
     """A real ``manage.py runserverpush`` process on free ports."""
 
-    def __init__(self, tmp: Path, port: int | None = None, notifier_port: int | None = None, async_mode: str = "eventlet", env: dict[str, str] | None = None, settings: dict[str, Any] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, notifier_port: int | None = None, async_mode: str = "eventlet", env: dict[str, str] | None = None, settings: dict[str, Any] | None = None, args: tuple[str, ...] = (), open_files: tuple[int, int] | None = None) -> None:
         self.args = args
         self.port = port or free_port()
         self.notifier_port = notifier_port or free_port()
         self.async_mode = async_mode
         self.extra_env = {**(env or {}), **({"SERVERPUSH_TEST_OVERRIDES": json.dumps(settings)} if settings else {})}
         self.log_path = tmp / f"push-{self.port}.log"
+        self.open_files = open_files  # (soft, hard) RLIMIT_NOFILE it starts with, as a shell's ulimit would set
         self.process: subprocess.Popen | None = None
 
     @property
@@ -64,9 +66,17 @@ class PushServer:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_PORT": str(self.port), "SERVERPUSH_NOTIFIER_PORT": str(self.notifier_port), **self.extra_env}
         env.pop("SERVERPUSH_PATCHED", None)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(self.port), "--async-mode", self.async_mode, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            self.process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(self.port), "--async-mode", self.async_mode, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=self._limit_open_files if self.open_files else None)
         wait_until(self._ready, 30, f"push server on port {self.port} (log: {self.log_path})")
         return self
+
+    def _limit_open_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.open_files)
+
+    def open_files_limit(self) -> int:
+        """The soft RLIMIT_NOFILE the running process has now."""
+        row = next(line for line in Path(f"/proc/{self.process.pid}/limits").read_text().splitlines() if line.startswith("Max open files"))
+        return int(row.split()[3])
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:

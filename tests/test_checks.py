@@ -39,6 +39,10 @@ def test_the_test_settings_are_clean():
         ({"SERVERPUSH_NOTIFIER_PORT": 9000, "SERVERPUSH_PORT": 9000}, "serverpush.E008"),
         ({"SERVERPUSH_URL": "https://push.example.com"}, "serverpush.W010"),
         ({"SERVERPUSH_URL": "https://push.example.com", "SESSION_COOKIE_DOMAIN": "www.example.com"}, "serverpush.W010"),
+        ({"SERVERPUSH_MAX_CONNECTIONS": 0}, "serverpush.E009"),
+        ({"SERVERPUSH_MAX_CONNECTIONS": "15000"}, "serverpush.E009"),
+        ({"SERVERPUSH_MAX_CONNECTIONS": True}, "serverpush.E009"),
+        ({"SERVERPUSH_MAX_CONNECTIONS": 10**9}, "serverpush.W006"),
     ],
 )
 def test_each_mistake_has_its_check(overrides, check_id):

@@ -14,6 +14,7 @@ ring and heals (or resyncs) every page that may have missed it.
 from __future__ import annotations
 
 import atexit
+import errno
 import hashlib
 import hmac
 import ipaddress
@@ -309,7 +310,13 @@ class Receiver:
         self._socket = self._context.socket(zmq.PULL)
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self._socket.setsockopt(zmq.RCVHWM, conf.get("SERVERPUSH_NOTIFIER_QUEUE"))
-        self._socket.bind(address)
+        try:
+            self._socket.bind(address)
+        except zmq.ZMQError as exc:
+            self._socket.close()
+            if exc.errno == errno.EADDRINUSE:  # the same error as a port bound with socket, for runserverpush to report
+                raise OSError(errno.EADDRINUSE, f"{address} is in use") from None
+            raise
         logger.info("serverpush: notifier listening on %s", address)
 
     def frames(self, batch: int = BATCH) -> list[Frame]:

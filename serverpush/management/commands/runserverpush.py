@@ -1,15 +1,22 @@
 """``./manage.py runserverpush``: the push server."""
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from serverpush import conf, reloading
-from serverpush.runtime import ASYNC_MODES, ensure_patched, serve
+from serverpush import conf, fdlimit, reloading
+from serverpush.runtime import ASYNC_MODES, ensure_patched, holder, listen, serve
+
+NOTIFIER_FIX = (
+    "Another push server on the embedded log holds it, and one embedded log serves one push server: stop that one, "
+    "give this one its own SERVERPUSH_NOTIFIER_PORT (the same in the Django processes that send to it), "
+    "or run several push servers on the Redis log (SERVERPUSH_LOG, see docs/redis.md)."
+)
 
 
 class Command(BaseCommand):
@@ -31,22 +38,37 @@ class Command(BaseCommand):
         reloading.run(lambda: self.serve(async_mode, options), reload)
 
     def serve(self, async_mode: str, options: dict[str, Any]) -> None:
-        self.check(display_num_errors=False)
+        self.check(display_num_errors=False)  # a bad SERVERPUSH_MAX_CONNECTIONS stops here, before the limit is raised for it
+        fdlimit.raise_soft_limit()
         from serverpush.server.monitoring import with_monitoring  # after patching: their locks must be green
         from serverpush.server.node import PushServer
 
         host = options["address"] or conf.get("SERVERPUSH_HOST")
         port = options["port"] or conf.get("SERVERPUSH_PORT")
+        notifier_port = conf.get("SERVERPUSH_NOTIFIER_PORT")
         if not logging.getLogger("serverpush").handlers and not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        sock = _bind(lambda: listen(host, port), port, "Stop it, or give this push server another port (--port, SERVERPUSH_PORT; the pages follow SERVERPUSH_PORT or SERVERPUSH_URL).")
         server = PushServer(async_mode)
         if async_mode == "asgi":
             from serverpush.server.mount import Mount
 
             app = Mount(None, server)  # started by uvicorn's lifespan, on its event loop
+            if conf.get("SERVERPUSH_LOG") == "memory":  # its notifier binds then: see now whether it can
+                _bind(lambda: listen(conf.get("SERVERPUSH_NOTIFIER_HOST"), notifier_port).close(), notifier_port, NOTIFIER_FIX, "notifier port")
         else:
-            server.start()
+            _bind(server.start, notifier_port, NOTIFIER_FIX, "notifier port")
             app = with_monitoring(server.wsgi_app(), server)
-        self.stdout.write(f"serverpush: push server on http://{host}:{port}/ ({async_mode}); notifier on port {conf.get('SERVERPUSH_NOTIFIER_PORT')}", ending="\n")
+        self.stdout.write(f"serverpush: push server on http://{host}:{port}/ ({async_mode}); notifier on port {notifier_port}", ending="\n")
         self.stdout.flush()
-        serve(app, host, port, async_mode, conf.get("SERVERPUSH_MAX_MESSAGE_BYTES"))
+        serve(app, sock, async_mode, conf.get("SERVERPUSH_MAX_CONNECTIONS"), conf.get("SERVERPUSH_MAX_MESSAGE_BYTES"))
+
+
+def _bind(bind: Any, port: int, fix: str, what: str = "port") -> Any:
+    """Call ``bind``; a port in use stops the command with the port, what holds it and what to do."""
+    try:
+        return bind()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise CommandError(f"serverpush: {what} {port} is already in use{holder(port)}. {fix}") from None
