@@ -1,12 +1,14 @@
 """The baseline of bench/throughput.py: plain python-socketio, no serverpush.
 
-    python bench/raw_socketio_server.py --port P --zmq-port Z [--async-mode eventlet|gevent]
+    python bench/raw_socketio_server.py --port P --zmq-port Z [--async-mode eventlet|gevent] [--max-connections N]
 
 Every client that connects joins one room. A ZeroMQ PULL socket takes batches of
 entries shaped like serverpush's notifier messages (a JSON list of
 ``{model, pk, op, fields, ts}``); each entry becomes one ``serverpush`` event,
 shaped like serverpush's payload, emitted to the room at once. ``GET /stats``
-answers ``{"connections", "entries", "emitted"}``.
+answers ``{"connections", "entries", "emitted"}``. Like ``runserverpush``, it serves up
+to ``--max-connections`` at once (eventlet's own default is 1,024) and raises its
+open-files limit to match.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ARGS.add_argument("--port", type=int, required=True)
 ARGS.add_argument("--zmq-port", type=int, required=True)
 ARGS.add_argument("--async-mode", choices=("eventlet", "gevent"), default="eventlet")
+ARGS.add_argument("--max-connections", type=int, default=15_000)
 OPTIONS = ARGS.parse_args()
 
 # Patch before anything else is imported, as runserverpush does.
@@ -32,6 +35,7 @@ else:
     monkey.patch_all()
 
 import json  # noqa: E402
+import resource  # noqa: E402
 from collections import Counter  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -94,15 +98,19 @@ def with_stats(app: Any) -> Any:
 
 
 def serve(app: Any) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, OPTIONS.max_connections + 256)), hard))
     if OPTIONS.async_mode == "eventlet":
         import eventlet.wsgi
 
-        eventlet.wsgi.server(eventlet.listen(("127.0.0.1", OPTIONS.port)), app, log_output=False)
+        listener = eventlet.listen(("127.0.0.1", OPTIONS.port), backlog=4096)
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=OPTIONS.max_connections)
     else:
         from gevent import pywsgi
         from geventwebsocket.handler import WebSocketHandler
 
-        pywsgi.WSGIServer(("127.0.0.1", OPTIONS.port), app, handler_class=WebSocketHandler, log=None).serve_forever()
+        server = pywsgi.WSGIServer(("127.0.0.1", OPTIONS.port), app, handler_class=WebSocketHandler, log=None, backlog=4096, spawn=OPTIONS.max_connections)
+        server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
 
 class Page:
-    """One connection: ``state`` goes waiting → upgraded → open → ready (or refused, closed)."""
+    """One connection: ``state`` goes waiting → upgraded → open → connected → ready (or refreshed, refused, closed)."""
 
     def __init__(self, crowd: Crowd, sock: socket.socket) -> None:
         self.crowd, self.sock = crowd, sock
@@ -85,14 +85,19 @@ class Page:
             self.send(("40" + json.dumps(self.crowd.auth)).encode())
         elif packet == "2":
             self.send(b"3")
+        elif packet.startswith("40"):  # may come after the connect handler's own events
+            if self.state == "open":
+                self.state = "connected"
         elif packet.startswith("44"):
             self.state = "refused"
             self.events.append(json.loads(packet[2:]))
         elif packet.startswith("42"):
             name, *args = json.loads(packet[2:])
             self.events.append((name, args))
-            if name in ("serverpush_ready", "serverpush_refresh"):
+            if name == "serverpush_ready":
                 self.state = "ready"
+            elif name == "serverpush_refresh":
+                self.state = "refreshed"
 
     def send(self, payload: bytes, opcode: int = TEXT) -> None:
         mask = os.urandom(4)
