@@ -37,7 +37,7 @@ def rss_kb(pid: int) -> int:
 
 
 def stats(url: str) -> dict[str, int]:
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with urllib.request.urlopen(url, timeout=120) as response:
         return json.load(response)
 
 
@@ -90,6 +90,7 @@ def fill(crowd: Crowd, pages: int, live: str) -> float:
     done = {live, "refreshed", "refused", "closed"}
     while len(crowd.pages) < pages:
         crowd.open(min(BATCH, pages - len(crowd.pages)))
+        print(f"  {len(crowd.pages)} opened, {crowd.count(live)} live, {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
         last, stalled_at = -1, time.monotonic()
         while not set(crowd.states()) <= done:
             ready = crowd.count(live)
@@ -117,9 +118,10 @@ def measure(mode: str, tmp: Path, pages: int) -> dict[str, object]:
             counted = stats(server.stats_url).get("connections")
             after = rss_kb(server.process.pid)
             states = crowd.states()
-            refreshed = next((page.events for page in crowd.pages if page.state == "refreshed"), None)
-            if refreshed:
-                print(f"{mode}: a page was told to refresh: {refreshed}", file=sys.stderr)
+            for state in ("refreshed", "refused", "closed"):
+                events = next((page.events for page in crowd.pages if page.state == state), None)
+                if events:
+                    print(f"{mode}: a page {state}: {events[-3:]}", file=sys.stderr)
         finally:
             crowd.close()
     finally:

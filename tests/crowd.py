@@ -38,8 +38,8 @@ class Page:
         except OSError:
             data = b""
         if not data:
-            self.state = "closed"
-            self.crowd.forget(self)
+            self.events.append(("closed by the server", self.state))
+            self.close()
             return
         self.inbox += data
         if self.state == "waiting":
@@ -75,6 +75,7 @@ class Page:
         if opcode == PING:
             self.send(payload, PONG)
         elif opcode == CLOSE:
+            self.events.append(("close frame", self.state))
             self.close()
         elif opcode == TEXT:
             self._packet(payload.decode())
