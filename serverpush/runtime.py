@@ -106,9 +106,8 @@ def serve(app: Callable, sock: socket.socket, async_mode: str, max_connections: 
     if async_mode == "asgi":
         import uvicorn
 
-        # uvicorn refuses a websocket message over ws_max_size from its header, before reading it,
-        # and answers 503 past limit_concurrency connections.
-        config = uvicorn.Config(app, ws="websockets-sansio", ws_max_size=max_message_bytes or 16 * 1024 * 1024, lifespan="on", log_level="warning", access_log=False, limit_concurrency=max_connections, backlog=BACKLOG)
+        # uvicorn refuses a websocket message over ws_max_size from its header, before reading it.
+        config = uvicorn.Config(_bounded_asgi(app, max_connections), ws="websockets-sansio", ws_max_size=max_message_bytes or 16 * 1024 * 1024, lifespan="on", log_level="warning", access_log=False, backlog=BACKLOG)
         uvicorn.Server(config).run(sockets=[sock])
     elif async_mode == "eventlet":
         import eventlet.wsgi
@@ -128,8 +127,8 @@ def serve(app: Callable, sock: socket.socket, async_mode: str, max_connections: 
 class _FullWarning:
     """Log, at most once a minute, that every connection slot is taken."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, then: str = "wait") -> None:
+        self.limit, self.then = limit, then
         self.last = -FULL_WARNING_SECONDS
 
     def __call__(self) -> None:
@@ -137,9 +136,39 @@ class _FullWarning:
         if now - self.last >= FULL_WARNING_SECONDS:
             self.last = now
             logger.warning(
-                "serverpush: %d connections open, SERVERPUSH_MAX_CONNECTIONS: new ones wait until one closes. "
-                "Raise the setting (and the open-files limit with it) if this server should hold more.", self.limit,
+                "serverpush: %d connections open, SERVERPUSH_MAX_CONNECTIONS: new ones %s until one closes. "
+                "Raise the setting (and the open-files limit with it) if this server should hold more.", self.limit, self.then,
             )
+
+
+def _bounded_asgi(app: Callable, limit: int) -> Callable:
+    """``app`` serving at most ``limit`` requests and websockets at once; past it, refused at once.
+
+    uvicorn's own limit_concurrency lets websocket upgrades through. An ASGI server
+    cannot leave a connection waiting unread as the others do, so one past the limit is
+    refused: a websocket with close code 1013 (try again later), a request with 503;
+    the page's client retries.
+    """
+    warn = _FullWarning(limit, "are refused")
+    taken = 0
+
+    async def bounded(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        nonlocal taken
+        if scope["type"] not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        if taken >= limit:
+            warn()
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1013})
+            await send({"type": "http.response.start", "status": 503, "headers": [(b"retry-after", b"1")]})
+            return await send({"type": "http.response.body", "body": b""})
+        taken += 1
+        try:
+            return await app(scope, receive, send)
+        finally:
+            taken -= 1
+
+    return bounded
 
 
 def _eventlet_pool(limit: int) -> Any:

@@ -12,6 +12,7 @@ from tests.crowd import Crowd
 PAGES = 1100  # past 1,024: eventlet's own cap, and the soft open-files limit most shells start with
 CAP = 1050
 FULL = f"{CAP} connections open, SERVERPUSH_MAX_CONNECTIONS"
+WSGI_MODES = [mode for mode in ASYNC_MODES if mode != "asgi"]
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_the_default_holds_more_than_1024_pages_from_a_shell_limit_of_1024_files
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("async_mode", ASYNC_MODES)
+@pytest.mark.parametrize("async_mode", WSGI_MODES)
 def test_max_connections_holds_that_many_and_the_next_wait(start_push_server, crowd_of, async_mode):
     server = start_push_server(async_mode=async_mode, settings={"SERVERPUSH_MAX_CONNECTIONS": CAP})
     crowd = crowd_of(server)
@@ -54,6 +55,18 @@ def test_max_connections_holds_that_many_and_the_next_wait(start_push_server, cr
     crowd.hang_up(first[:PAGES - CAP])
     wait_until(lambda: all(page.state == "ready" for page in waiting), 60, "the waiting pages live once others left")
     assert crowd.count("ready") == CAP
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_max_connections_holds_that_many_and_refuses_the_next(start_push_server, crowd_of):
+    server = start_push_server(async_mode="asgi", settings={"SERVERPUSH_MAX_CONNECTIONS": CAP})
+    crowd = crowd_of(server)
+    crowd.open(CAP)
+    wait_until(lambda: crowd.count("ready") == CAP, 180, f"{CAP} pages live; {crowd.states()}")
+    refused = crowd.open(PAGES - CAP)
+    wait_until(lambda: all(page.state in ("refused", "closed") for page in refused), 60, "the refusal of the pages past the limit")
+    assert all(page.events[0].startswith(b"HTTP/1.1 403") for page in refused)  # how uvicorn answers a websocket closed before it was accepted
+    assert crowd.count("ready") == CAP and f"{CAP} connections open, SERVERPUSH_MAX_CONNECTIONS: new ones are refused" in server.log()
 
 
 @pytest.mark.django_db(transaction=True)
