@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.utils.module_loading import import_string
 
 from serverpush import conf, fdlimit
-from serverpush.log import REDIS_SCHEMES
+from serverpush.log import REDIS_SCHEMES, log_class
 from serverpush.log.notifier import is_loopback
 
 CONTEXT_PROCESSOR = "serverpush.client.context_processor"
@@ -20,7 +21,7 @@ ASYNC_MODES = ("eventlet", "gevent", "threading", "asgi")
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     problems: list[Any] = []
-    for check in (_templates, _globals, _notifier, _tokenizer, _origins, _async_mode, _log, _ports, _max_connections, _handlers):
+    for check in (_templates, _globals, _notifier, _tokenizer, _origins, _async_mode, _log, _ports, _max_connections, _handlers, _session_cookie):
         problems.extend(check())
     return problems
 
@@ -98,10 +99,10 @@ def _async_mode() -> list[Any]:
 
 def _log() -> list[Any]:
     url = conf.get("SERVERPUSH_LOG")
-    if url == "memory":
+    if url == "memory" or log_class(url) is not None:
         return []
     if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
-        return [Error(f"SERVERPUSH_LOG = {url!r} is not a known log.", hint="Use 'memory' (the default) or a Redis URL such as 'redis://127.0.0.1:6379/0'.", id="serverpush.E006")]
+        return [Error(f"SERVERPUSH_LOG = {url!r} is not a known log.", hint="Use 'memory' (the default), a Redis URL such as 'redis://127.0.0.1:6379/0', or the dotted path of a serverpush.log.Log subclass.", id="serverpush.E006")]
     try:
         import redis  # noqa: F401
     except ImportError:
@@ -150,3 +151,28 @@ def _handlers() -> list[Any]:
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="SERVERPUSH_HANDLERS maps a namespace to the dotted path of a serverpush.handlers.WebSocketHandler subclass, e.g. {'default': 'myproject.ws_handlers.RandomCounter'}.", id="serverpush.E020")]
     return []
+
+
+def _session_cookie() -> list[Any]:
+    """A push server on another host than the site never gets the session cookie, unless its domain covers both."""
+    url = conf.get("SERVERPUSH_URL")
+    host = urlsplit(url).hostname if isinstance(url, str) and "//" in url else None
+    if not host:
+        return []
+    domain = settings.SESSION_COOKIE_DOMAIN
+    if domain is None:
+        if host in settings.ALLOWED_HOSTS:
+            return []  # the site's own host: the cookie reaches any port of it
+        reason = "which is not in ALLOWED_HOSTS, and SESSION_COOKIE_DOMAIN is None: the session cookie only goes back to the site's own host"
+    else:
+        bare = domain.lstrip(".").lower()
+        if host == bare or host.endswith("." + bare):
+            return []
+        reason = f"which SESSION_COOKIE_DOMAIN = {domain!r} does not cover"
+    return [Warning(
+        f"SERVERPUSH_URL = {url!r} is on host {host!r}, {reason}. The push server never gets the session "
+        "cookie, so it refuses signed-in users' pages (session_mismatch), which then reload.",
+        hint=(f"Serve the push server on the site's own origin behind the same proxy (docs/deployment.md), "
+              f"or set SESSION_COOKIE_DOMAIN to a parent domain of both hosts, e.g. '.{host.partition('.')[2] or host}'."),
+        id="serverpush.W010",
+    )]
