@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import threading
 
+from serverpush import processes
+
 
 class PushProcess:
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
@@ -24,12 +26,7 @@ class PushProcess:
     def stop(self) -> None:
         with self.lock:
             if self.running:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+                processes.stop(self.process)
 
 
 # Set by ``rundemo``, whose process also serves the pages; None under any other server.

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 
-from serverpush import conf
+from serverpush import conf, processes
 START_TIMEOUT = 60.0
 SETTINGS_ENV = "SERVERPUSH_TESTING_SETTINGS"  # JSON of the push server's own settings, read by __main__
 
@@ -92,12 +92,7 @@ class PushServer:
             self._settings.disable()
             self._settings = None
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            processes.stop(self.process)
 
     def __enter__(self) -> PushServer:
         return self.start()
