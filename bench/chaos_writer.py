@@ -9,7 +9,7 @@ the tabs can tell an older value from a newer one.
 
 ``--burst N`` is the notifier-overflow fault of the embedded log: with the push
 server stopped (SIGSTOP), it sends messages to nobody until its notifier drops
-what it sends, commits ``N`` more changes (each dropped, so lost), prints
+one, commits ``N`` changes (each dropped, so lost), prints
 ``dropped``, waits for a line on stdin (the push server runs again), lingers
 ``--linger`` seconds and exits: a process that lost changes and then went away.
 """
@@ -68,12 +68,14 @@ def burst(rng: random.Random, pks: range, writer: int, lost: int, linger: float)
     import serverpush
     from serverpush.stats import stats
 
+    # Fill the notifier's queue and the kernel's buffers (which grow to tens of MB on
+    # loopback) with blobs alone, fast; then every change committed is dropped.
     deadline = time.monotonic() + BURST_SECONDS
-    n = dropped = 0
-    while dropped < lost and time.monotonic() < deadline:
+    while not stats["notifier_dropped"] and time.monotonic() < deadline:
         serverpush.send("chaos_blob", BLOB, users=[0])  # to a user no page belongs to
+    dropped = 0
+    for n in range(1, lost + 1 if stats["notifier_dropped"] else 1):
         before = stats["notifier_dropped"]
-        n += 1
         write_once(rng, pks, writer, n)
         dropped += stats["notifier_dropped"] > before
     print("dropped" if dropped else "never dropped", flush=True)
