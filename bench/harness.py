@@ -20,9 +20,11 @@ def setup(log: str) -> Path:
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     os.environ["SERVERPUSH_TEST_DB"] = str(tmp / "bench.sqlite3")
     os.environ["SERVERPUSH_LOG_LEVEL"] = "WARNING"
-    if log == "redis":
-        from tests.ports import free_port
+    from tests.ports import free_port
 
+    # Ports of its own, also when run from a test whose push server holds those of its environment.
+    os.environ["SERVERPUSH_PORT"], os.environ["SERVERPUSH_NOTIFIER_PORT"] = str(free_port()), str(free_port())
+    if log == "redis":
         os.environ["SERVERPUSH_TEST_LOG"] = f"redis://127.0.0.1:{free_port()}/0"
     import django
     from django.core.management import call_command

@@ -66,8 +66,12 @@ def test_two_nodes_each_deliver_every_change(start_node, browser_client):
             save(note, f"version {n}")
     for tab in tabs:
         tab.wait(lambda: titles(tab) == database_titles(), "every change on this node")
-        assert len(tab.updates(replay=False)) == 20  # 2 creates + 18 updates, each delivered once
         assert not tab.refreshes
+        for note in notes:  # a page that falls behind may skip versions (conflation), never go back to one
+            seen = [m["data"]["title"] for m in tab.updates(replay=False) if m["pk"] == note.pk]
+            assert seen[0] == "new" or seen[0].startswith("version ")
+            versions = [int(title.split()[1]) for title in seen if title != "new"]
+            assert versions == sorted(versions) and versions[-1] == 8, seen
 
 
 def test_a_node_restarted_mid_stream_resumes_and_its_pages_replay(start_node, browser_client):
