@@ -2,7 +2,12 @@
 
     .venv/bin/python bench/throughput.py [--clients 50] [--changes 1000] [--async-mode eventlet[,gevent][,asgi]]
                                          [--rate CHANGES_PER_S] [--client-procs 1] [--modes raw,serverpush,serverpush-notify]
+                                         [--log memory|redis] [--workers 1[,2]]
 
+``--workers 1,2`` measures the push server as one process, then as two
+(``runserverpush --workers 2``: processes sharing the port), on the Redis log
+(``--log redis``, a redis-server started for the run; it is the default with
+``--workers``): the ``serverpush xN`` rows, and their ratio to one worker.
 ``--async-mode eventlet,asgi`` measures the push server under each adapter in one
 run, one after the other (python-socketio's Server under eventlet, AsyncServer under
 uvicorn: ``runserverpush --async-mode asgi``), and prints them side by side.
@@ -99,12 +104,13 @@ class Result:
 
 
 def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU time of this process (all threads) or of process ``pid``."""
+    """User + system CPU time of this process (all threads) or of process ``pid`` and its running children."""
     if pid is None:
         times = os.times()
         return times.user + times.system
     after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(int(child)) for child in children)
 
 
 class Clients:
@@ -310,9 +316,11 @@ def start_raw_server(tmp: Path, options: argparse.Namespace) -> tuple[Server, in
 
 def start_push_server(tmp: Path, options: argparse.Namespace) -> Server:
     port = int(os.environ["SERVERPUSH_PORT"])
-    command = [sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(port), "--async-mode", options.async_mode]
+    command = [sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(port), "--async-mode", options.async_mode, "--workers", str(options.worker_count)]
     env = {k: v for k, v in os.environ.items() if k != "SERVERPUSH_PATCHED"}
-    return Server(command, port, "/serverpush/stats", tmp / "push.log", env)
+    server = Server(command, port, "/serverpush/stats", tmp / "push.log", env)
+    wait_until(lambda: len(Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()) == options.worker_count * (options.worker_count > 1), 30, "the workers")
+    return server
 
 
 # ---- the modes -------------------------------------------------------------------
@@ -345,7 +353,7 @@ def start_serverpush(stack: ExitStack, options: argparse.Namespace) -> tuple[Tar
     server = start_push_server(options.tmp, options)
     stack.callback(server.stop)
     Note.objects.create(title="warm-up")  # connects this process's notifier socket
-    wait_until(lambda: server.stats().get("entries") == 1, 10, "the push server's warm-up entry")
+    wait_until(lambda: all(server.stats().get("entries") == 1 for _ in range(4 * options.worker_count)), 10, "the push server's warm-up entry")
     token = page_token(Client(HTTP_HOST="localhost"), "/t/registered/")
     return Target(server, token, create_notes), Target(server, token, publish_entries)
 
@@ -375,10 +383,16 @@ def page_token(client: Any, path: str) -> str:
     return re.search(r'data-token="([^"]*)"', response.content.decode()).group(1)
 
 
-def setup_django(tmp: Path) -> None:
+def setup_django(tmp: Path, log: str, stack: ExitStack) -> None:
     os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_TEST_DB": str(tmp / "bench.sqlite3"),
                        "SERVERPUSH_PORT": str(free_port()), "SERVERPUSH_NOTIFIER_PORT": str(free_port())})
     os.environ.pop("SERVERPUSH_PATCHED", None)
+    if log == "redis":  # workers share one port: pages connect by websocket only, as the clients do
+        from tests.redis_fixture import RedisServer
+
+        redis = RedisServer(tmp).start()
+        stack.callback(redis.close)
+        os.environ.update({"SERVERPUSH_TEST_LOG": redis.url, "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_TRANSPORTS": ["websocket"]})})
     import django
     from django.core.management import call_command
 
@@ -443,6 +457,12 @@ def print_ratios(results: list[Result], modes: list[str]) -> None:
         raw = f"raw @ {async_mode}" if async_mode else "raw"
         if base != "raw" and raw in modes:
             print(f"{mode} / {raw}: " + ", ".join(ratio(name, medians(results, mode), medians(results, raw)) for name in names))
+    for mode in modes:
+        base, _, rest = mode.partition(" x")
+        count, _, async_mode = rest.partition(" @ ")
+        one = f"{base} x1" + (f" @ {async_mode}" if async_mode else "")
+        if count.isdigit() and count != "1" and one in modes:
+            print(f"{mode} / {one}: " + ", ".join(ratio(name, medians(results, mode), medians(results, one)) for name in names))
     first = modes[0].partition(" @ ")[2]
     for mode in modes:
         base, _, async_mode = mode.partition(" @ ")
@@ -462,7 +482,7 @@ def print_checks(results: list[Result], rounds: list[int]) -> None:
 
 def report(results: list[Result], options: argparse.Namespace) -> None:
     pace = f"{options.rate:g} changes/s" if options.rate else "flat out"
-    print(f"\nasync mode {', '.join(options.async_modes)}, {os.cpu_count()} CPUs, {options.clients} clients in "
+    print(f"\nasync mode {', '.join(options.async_modes)}, {options.log} log, workers {', '.join(map(str, options.workers))}, {os.cpu_count()} CPUs, {options.clients} clients in "
           f"{len(split(options.clients, options.client_procs))} process(es), producer {pace}\n")
     rounds = [len([x for x in results[: i + 1] if x.mode == r.mode]) for i, r in enumerate(results)]
     print_table([COLUMNS, *(row(label(r, n), metrics(r), options) for r, n in zip(results, rounds))])
@@ -486,7 +506,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of all modes, interleaved; ratios use medians (default 3)")
     parser.add_argument("--client-procs", type=int, default=1, help="processes the clients are spread over (default 1)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for delivery per mode (default 60)")
+    parser.add_argument("--log", choices=("memory", "redis"), default=None, help="the push server's log (default: memory, redis with --workers)")
+    parser.add_argument("--workers", default="1", help="comma-separated push-server process counts, measured in turn (runserverpush --workers; default 1)")
     options = parser.parse_args()
+    options.workers = [int(w) for w in options.workers.split(",") if w.strip()]
+    if any(w < 1 for w in options.workers):
+        parser.error("--workers takes process counts of 1 or more")
+    options.log = options.log or ("redis" if max(options.workers) > 1 else "memory")
+    if options.log == "memory" and max(options.workers) > 1:
+        parser.error("--workers above 1 needs --log redis: the embedded log serves one push server")
     options.modes = [m.strip() for m in options.modes.split(",") if m.strip()]
     if unknown := set(options.modes) - set(MODES):
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
@@ -496,15 +524,17 @@ def parse_args() -> argparse.Namespace:
     return options
 
 
-def run_async_mode(async_mode: str, options: argparse.Namespace) -> list[Result]:
-    """Every round of ``options.modes`` against servers in ``async_mode``; modes labelled with it if several are run."""
-    options.async_mode = async_mode
-    modes = [m for m in options.modes if not (m == "raw" and async_mode == "asgi")]
+def run_async_mode(async_mode: str, workers: int, options: argparse.Namespace) -> list[Result]:
+    """Every round of ``options.modes`` against servers in ``async_mode`` with ``workers`` processes; labelled with those if several are run."""
+    options.async_mode, options.worker_count = async_mode, workers
+    modes = [m for m in options.modes if not (m == "raw" and (async_mode == "asgi" or workers != options.workers[0]))]
     with ExitStack() as stack:
         targets = start_targets(stack, options, modes)
         results = [run_target(mode, targets[mode], options) for _ in range(options.repeat) for mode in modes]
-    if len(options.async_modes) > 1:
-        for r in results:
+    for r in results:
+        if len(options.workers) > 1 and r.mode != "raw":
+            r.mode = f"{r.mode} x{workers}"
+        if len(options.async_modes) > 1:
             r.mode = f"{r.mode} @ {async_mode}"
     return results
 
@@ -512,10 +542,10 @@ def run_async_mode(async_mode: str, options: argparse.Namespace) -> list[Result]
 def main() -> None:
     options = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every child gets stopped
-    with tempfile.TemporaryDirectory(prefix="serverpush-throughput-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="serverpush-throughput-") as tmp, ExitStack() as stack:
         options.tmp = Path(tmp)
-        setup_django(options.tmp)
-        results = [r for async_mode in options.async_modes for r in run_async_mode(async_mode, options)]
+        setup_django(options.tmp, options.log, stack)
+        results = [r for async_mode in options.async_modes for workers in options.workers for r in run_async_mode(async_mode, workers, options)]
         options.modes = list(dict.fromkeys(r.mode for r in results))
         report(results, options)
 

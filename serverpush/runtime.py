@@ -56,15 +56,18 @@ def ensure_patched(async_mode: str) -> None:
     os.execv(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv])
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, shared: bool = False) -> socket.socket:
     """Bind the push server's port now, so that a port in use stops it before it announces itself.
 
     eventlet's own ``listen`` sets SO_REUSEPORT, with which a second push server would
-    bind the same port and take half of the new connections.
+    bind the same port and take half of the new connections. Only the workers of one
+    ``runserverpush --workers N`` share a port (``shared``), on purpose.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:

@@ -33,6 +33,8 @@ class Unavailable(Exception):
 
 
 class Log:
+    shared = False  # whether several push servers can tail it (runserverpush --workers, several nodes)
+
     def append(self, entries: list[Entry]) -> None:
         raise NotImplementedError
 

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 class RedisLog(Log):
+    shared = True
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.key = conf.get("SERVERPUSH_REDIS_STREAM")
