@@ -23,6 +23,8 @@ from typing import Any
 
 import socketio
 
+from serverpush.testing.client import InOrderClient
+
 RETRY_MIN, RETRY_MAX = 0.5, 10.0  # serverpush.js and Socket.IO's client: 500 ms doubling to 10 s, ±50 %
 
 
@@ -110,7 +112,7 @@ class Tab:
         with self.lock:
             if self.closed or self.refreshed:
                 return
-            sio = self.sio = socketio.Client(reconnection=False)
+            sio = self.sio = InOrderClient(reconnection=False)  # as a browser: events in arrival order
             auth = {"token": self.token, "cursor": self.cursor}
         for name, handler in (("serverpush", self._push), ("serverpush_ready", self._ready), ("serverpush_resynced", self._resynced), ("serverpush_refresh", self._refresh)):
             sio.on(name, lambda data, sio=sio, handler=handler: self._on(sio, handler, data))

@@ -316,10 +316,12 @@ def start_raw_server(tmp: Path, options: argparse.Namespace) -> tuple[Server, in
 
 def start_push_server(tmp: Path, options: argparse.Namespace) -> Server:
     port = int(os.environ["SERVERPUSH_PORT"])
-    command = [sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(port), "--async-mode", options.async_mode, "--workers", str(options.worker_count)]
+    workers = getattr(options, "worker_count", 1)
+    command = [sys.executable, str(ROOT / "manage.py"), "runserverpush", "--port", str(port), "--async-mode", options.async_mode, "--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if k != "SERVERPUSH_PATCHED"}
     server = Server(command, port, "/serverpush/stats", tmp / "push.log", env)
-    wait_until(lambda: len(Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()) == options.worker_count * (options.worker_count > 1), 30, "the workers")
+    if workers > 1:
+        wait_until(lambda: len(Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()) == workers, 30, "the workers")
     return server
 
 
@@ -353,7 +355,7 @@ def start_serverpush(stack: ExitStack, options: argparse.Namespace) -> tuple[Tar
     server = start_push_server(options.tmp, options)
     stack.callback(server.stop)
     Note.objects.create(title="warm-up")  # connects this process's notifier socket
-    wait_until(lambda: all(server.stats().get("entries") == 1 for _ in range(4 * options.worker_count)), 10, "the push server's warm-up entry")
+    wait_until(lambda: all(server.stats().get("entries") == 1 for _ in range(4 * options.worker_count)), 10, "every worker's warm-up entry")
     token = page_token(Client(HTTP_HOST="localhost"), "/t/registered/")
     return Target(server, token, create_notes), Target(server, token, publish_entries)
 
@@ -383,7 +385,7 @@ def page_token(client: Any, path: str) -> str:
     return re.search(r'data-token="([^"]*)"', response.content.decode()).group(1)
 
 
-def setup_django(tmp: Path, log: str, stack: ExitStack) -> None:
+def setup_django(tmp: Path, log: str = "memory", stack: ExitStack | None = None) -> None:
     os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "SERVERPUSH_TEST_DB": str(tmp / "bench.sqlite3"),
                        "SERVERPUSH_PORT": str(free_port()), "SERVERPUSH_NOTIFIER_PORT": str(free_port())})
     os.environ.pop("SERVERPUSH_PATCHED", None)
@@ -391,7 +393,7 @@ def setup_django(tmp: Path, log: str, stack: ExitStack) -> None:
         from tests.redis_fixture import RedisServer
 
         redis = RedisServer(tmp).start()
-        stack.callback(redis.close)
+        stack.callback(redis.close)  # a Redis log needs the caller's stack
         os.environ.update({"SERVERPUSH_TEST_LOG": redis.url, "SERVERPUSH_TEST_OVERRIDES": json.dumps({"SERVERPUSH_TRANSPORTS": ["websocket"]})})
     import django
     from django.core.management import call_command

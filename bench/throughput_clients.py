@@ -35,26 +35,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import engineio
 import socketio
 
-
-class _InlineEngineIO(engineio.Client):
-    """Dispatches each message in the read loop instead of a new thread per message.
-
-    Stock python-socketio clients start an OS thread for every event they receive;
-    with thousands of events per second that, not the server, is what a benchmark
-    would measure. The wire protocol and the decoding are unchanged.
-    """
-
-    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        kwargs["run_async"] = False
-        return super()._trigger_event(event, *args, **kwargs)
-
-
-class InlineClient(socketio.Client):
-    def _engineio_client_class(self) -> type[engineio.Client]:
-        return _InlineEngineIO
+from serverpush.testing.client import InOrderClient
 
 
 class Audience:
@@ -73,7 +56,7 @@ class Audience:
         self.sockets = [self._client(i) for i in range(clients)]
 
     def _client(self, i: int) -> socketio.Client:
-        client = InlineClient(reconnection=False)
+        client = InOrderClient(reconnection=False)  # not a thread per event: that, not the server, would be measured
         client.on("serverpush", lambda data: self._received(i, data))
         client.on("serverpush_ready", lambda data: self._ready())
         return client

@@ -22,6 +22,7 @@ import socketio
 from django.test import Client
 from playwright.sync_api import Browser, sync_playwright
 
+from serverpush.testing import InOrderClient
 from tests.ports import free_port
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def render(client: Client, path: str) -> Page:
 class Listener:
     """A real python-socketio client connected as a page would be."""
 
-    client: socketio.Client = field(default_factory=lambda: socketio.Client(reconnection=False))
+    client: socketio.Client = field(default_factory=lambda: InOrderClient(reconnection=False))
     events: list[tuple[str, Any]] = field(default_factory=list)
     error: Any = None
 

@@ -12,6 +12,7 @@ from typing import Any
 import socketio
 from django.test import Client
 
+from serverpush.testing import InOrderClient
 from tests.conftest import PushServer, render, wait_until
 
 
@@ -30,7 +31,7 @@ class Tab:
         self._lock = threading.Lock()
 
     def connect(self, server: PushServer, wait: bool = True) -> Tab:
-        sio = socketio.Client(reconnection=False)
+        sio = InOrderClient(reconnection=False)
         self._sio = sio
         self.live = False
         for name, apply in (("serverpush", self._apply), ("serverpush_ready", self._ready), ("serverpush_refresh", self._refresh), ("serverpush_resynced", self._resynced)):

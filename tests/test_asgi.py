@@ -12,6 +12,7 @@ import pytest
 import socketio
 from playwright.sync_api import BrowserContext
 
+from serverpush.testing import InOrderClient
 from tests.conftest import Uvicorn, answers, wait_until
 from tests.redis_fixture import RedisServer
 from tests.test_browser import assert_not_reloaded, click, new_context, open_live, shows, sign_in  # noqa: F401 - fixtures
@@ -100,7 +101,7 @@ def test_asgi_processes_on_the_redis_log_serve_each_others_changes(redis_server:
         token = re.search(r'data-token="([^"]*)"', page).group(1)
         heard: list[list[int]] = []
         for node in nodes * 2:
-            client, values = socketio.Client(reconnection=False), []
+            client, values = InOrderClient(reconnection=False), []
             client.on("serverpush", lambda data, values=values: data["name"] == "counter" and values.append(data["data"]["value"]))
             client.connect(f"http://127.0.0.1:{node.port}", transports=["websocket"], auth={"token": token, "cursor": None}, wait_timeout=10)
             clients.append(client)

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 import serverpush
 from serverpush.handlers import handler_classes
+from serverpush.testing import InOrderClient
 from tests.conftest import Page, PushServer, render, wait_until
 from tests.testapp.models import Note
 
@@ -22,7 +23,7 @@ class WsClient:
 
     def __init__(self, name: str) -> None:
         self.ns = f"/ws/{name}"
-        self.client = socketio.Client(reconnection=False)
+        self.client = InOrderClient(reconnection=False)
         self.replies: list[Any] = []
         self.errors: list[dict] = []
         self.broadcasts: list[Any] = []

@@ -5,7 +5,8 @@ The pytest fixtures are in :mod:`serverpush.testing.fixtures` (``pytest_plugins`
 from __future__ import annotations
 
 from serverpush.testing.cases import PushServerMixin
+from serverpush.testing.client import InOrderClient
 from serverpush.testing.pushes import Pushed, RecordingLog, capture_pushes
 from serverpush.testing.server import LivePage, PushServer
 
-__all__ = ["LivePage", "PushServer", "PushServerMixin", "Pushed", "RecordingLog", "capture_pushes"]
+__all__ = ["InOrderClient", "LivePage", "PushServer", "PushServerMixin", "Pushed", "RecordingLog", "capture_pushes"]

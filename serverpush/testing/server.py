@@ -105,7 +105,7 @@ class LivePage:
     """A page rendered by the test client and kept live by a real Socket.IO client."""
 
     def __init__(self, server: PushServer, client: Client, path: str, timeout: float = 10.0) -> None:
-        import socketio  # python-socketio[client]
+        from serverpush.testing.client import InOrderClient  # python-socketio[client]
 
         response = client.get(path)
         if response.status_code != 200:
@@ -117,7 +117,7 @@ class LivePage:
             raise AssertionError(f"{path} is not a live page: it has no {{% serverpush_script %}} with a page token")
         self.html = html
         self.events: list[tuple[str, Any]] = []
-        self.socket = socketio.Client(reconnection=False)
+        self.socket = InOrderClient(reconnection=False)
         for name in ("serverpush", "serverpush_ready", "serverpush_refresh", "serverpush_resynced", "serverpush_error"):
             self.socket.on(name, lambda data, name=name: self.events.append((name, data)))
         cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
