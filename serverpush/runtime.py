@@ -115,12 +115,16 @@ def serve(app: Callable, sock: socket.socket, async_mode: str, max_connections: 
     elif async_mode == "eventlet":
         import eventlet.wsgi
 
-        eventlet.wsgi.server(sock, app, log_output=False, custom_pool=_eventlet_pool(max_connections))
+        eventlet.wsgi.server(sock, app, log_output=False, custom_pool=_eventlet_pool(max_connections), protocol=_eventlet_protocol())
     elif async_mode == "gevent":
         from gevent import pywsgi
         from geventwebsocket.handler import WebSocketHandler
 
-        pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None, spawn=_gevent_pool(max_connections)).serve_forever()
+        class Handler(WebSocketHandler):
+            def __init__(self, sock: Any, address: Any, server: Any) -> None:
+                super().__init__(sock, address, server, rfile=sock.makefile("rb", HTTP_BUFFER_BYTES))
+
+        pywsgi.WSGIServer(sock, app, handler_class=Handler, log=None, spawn=_gevent_pool(max_connections)).serve_forever()
     elif async_mode == "threading":
         _threaded_server(app, sock, max_connections).serve_forever()
     else:
@@ -187,6 +191,21 @@ def _eventlet_pool(limit: int) -> Any:
             return thread
 
     return Pool(limit)
+
+
+# What a connection's HTTP reader (and, under eventlet, writer) buffers: every page
+# holds them as long as it is open (8 KiB, and eventlet's 16 KiB writer that a
+# websocket never uses), and the push server's HTTP requests and answers are small.
+HTTP_BUFFER_BYTES = 1024
+
+
+def _eventlet_protocol() -> type:
+    import eventlet.wsgi
+
+    class Protocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = wbufsize = HTTP_BUFFER_BYTES
+
+    return Protocol
 
 
 def _gevent_pool(limit: int) -> Any:

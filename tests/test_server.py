@@ -18,7 +18,8 @@ def rename(user, name):
 
 
 def test_field_map_form_as_in_the_original_readme(push_server, listeners, user_client):
-    alice = user_client("alice")
+    with push_server.landing(2):  # the user's creation and sign-in (last_login) land before the page connects: replayed, not live
+        alice = user_client("alice")
     listener = listeners().connect(push_server, render(alice, "/t/hello-fields/"))
     rename(alice.user, "alicia")
     listener.wait(lambda: listener.live("username_change"))
